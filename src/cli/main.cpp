@@ -1,1 +1,33 @@
-int main() { return 0; }
+// loupe: a local LLM lab bench. Subcommands live in cmd_*.cpp.
+#include <cstdio>
+
+#include "commands.h"
+
+namespace loupe::cli {
+
+int report(const Status& status) {
+  std::fprintf(stderr, "loupe: error: %s\n", status.message().c_str());
+  return kExitError;
+}
+
+int& exit_status() {
+  static int status = kExitOk;
+  return status;
+}
+
+}  // namespace loupe::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"loupe " LOUPE_VERSION " - a local LLM lab bench: run, inspect, compare and break GGUF models"};
+  app.set_version_flag("--version", "loupe " LOUPE_VERSION);
+  app.require_subcommand(1);
+  loupe::cli::add_inspect(app);
+  loupe::cli::add_synth(app);
+  loupe::cli::add_quantize(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return loupe::cli::exit_status();
+}

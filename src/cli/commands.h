@@ -1,0 +1,25 @@
+// One file per subcommand; each registers itself on the root app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "base/status.h"
+
+namespace loupe::cli {
+
+// Exit statuses shared by all commands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;      // bad input, failed operation
+inline constexpr int kExitUsage = 2;      // bad command line (CLI11's own)
+
+// Prints "loupe: error: MESSAGE" to stderr and returns kExitError.
+int report(const Status& status);
+
+// The subcommand's exit status, set by its callback.
+int& exit_status();
+
+void add_inspect(CLI::App& app);
+void add_synth(CLI::App& app);
+void add_quantize(CLI::App& app);
+
+}  // namespace loupe::cli
