@@ -196,6 +196,7 @@ Status Parser::parse(File& out, int split) {
   std::vector<TensorInfo> tensors;
   tensors.reserve(n_tensors);
   std::unordered_map<std::string, size_t> tensor_index;
+  std::vector<uint64_t> offset_field_at;  // where each tensor's offset field is, for messages
   for (uint64_t i = 0; i < n_tensors; ++i) {
     uint64_t at = pos_;
     TensorInfo t;
@@ -238,6 +239,7 @@ Status Parser::parse(File& out, int split) {
       return fail(dims_at, field, "byte size overflows 64 bits");
     t.n_bytes = n_blocks * traits->type_size;
     uint64_t off_at = pos_;
+    offset_field_at.push_back(off_at);
     LOUPE_TRY(read(t.offset, field + " offset"));
     if (t.offset % alignment != 0)
       return fail(off_at, field + " offset", "data offset {} is not a multiple of the alignment {}",
@@ -263,13 +265,14 @@ Status Parser::parse(File& out, int split) {
   for (size_t idx : order) {
     TensorInfo& t = tensors[idx];
     if (t.offset > data_size || t.n_bytes > data_size - t.offset)
-      return fail(data_offset + std::min(t.offset, data_size), fmt::format("tensor '{}' data", t.name),
-                  "{} bytes at data offset {} run past the end of the file (data section holds {} "
-                  "bytes): the file is truncated or the offset is wrong",
-                  t.n_bytes, t.offset, data_size);
+      return fail(offset_field_at[idx], fmt::format("tensor[{}] '{}' offset", idx, t.name),
+                  "{} bytes at data offset {} run past the end of the file (the data section at "
+                  "{} holds {} bytes): the file is truncated or the offset is wrong",
+                  t.n_bytes, t.offset, data_offset, data_size);
     if (prev != nullptr && t.offset < prev_end && t.n_bytes > 0)
-      return fail(data_offset + t.offset, fmt::format("tensor '{}' data", t.name),
-                  "overlaps tensor '{}'", prev->name);
+      return fail(offset_field_at[idx], fmt::format("tensor[{}] '{}' offset", idx, t.name),
+                  "data at {} overlaps tensor '{}' (which ends at {})", t.offset, prev->name,
+                  prev_end);
     t.data = bytes_.data() + data_offset + t.offset;
     if (t.n_bytes > 0) {
       prev_end = t.offset + t.n_bytes;

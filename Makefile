@@ -1,0 +1,46 @@
+# Loupe: the two commands in README.md are `make run` and `make test`.
+BUILD      ?= build
+BUILD_TYPE ?= Release
+LOUPE_WERROR ?= OFF
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLOUPE_WERROR=$(LOUPE_WERROR)
+DEMO_MODEL = $(BUILD)/demo-tiny.q4_k_m.gguf
+
+.PHONY: run setup build test demo fuzz-build fuzz clean format
+
+# Install what is missing, build in Release and run the main job (no download needed).
+run: setup build demo
+
+setup:
+	@bash tools/setup.sh
+
+build:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Until `loupe demo` exists: synthesize a small random-weight model and inspect it.
+demo:
+	$(BUILD)/loupe synth --shape tiny --type q4_k_m -o $(DEMO_MODEL) --seed 1
+	$(BUILD)/loupe inspect $(DEMO_MODEL)
+
+# Build everything and run every test. Tests that need ../shared/testdata find it through
+# LOUPE_TESTDATA (default ../shared/testdata) and are reported as skipped without it.
+test: setup build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+fuzz-build:
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DLOUPE_FUZZ=ON -DLOUPE_BUILD_TESTS=OFF
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_gguf_reader
+
+# Ten minutes of the GGUF reader fuzzer under ASan+UBSan (see fuzz/README.md).
+fuzz: fuzz-build
+	mkdir -p /tmp/gguf-corpus fuzz/artifacts && cp fuzz/corpus/gguf/* /tmp/gguf-corpus/
+	./build-fuzz/fuzz/fuzz_gguf_reader -max_total_time=600 -max_len=65536 -rss_limit_mb=2048 \
+	  -artifact_prefix=fuzz/artifacts/ /tmp/gguf-corpus fuzz/corpus/gguf
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+clean:
+	rm -rf $(BUILD) build-fuzz
