@@ -7,8 +7,8 @@
 
 namespace loupe {
 
-inline constexpr int kQk = 32;    // elements per block of the "legacy" types, IQ4_NL, MXFP4
-inline constexpr int kQkK = 256;  // elements per K-quant super-block (QK_K), also IQ4_XS
+inline constexpr int kQk = 32;           // elements per block of the "legacy" types, IQ4_NL, MXFP4
+inline constexpr int kQkK = 256;         // elements per K-quant super-block (QK_K), also IQ4_XS
 inline constexpr int kKScaleBytes = 12;  // packed 6-bit scales+mins of Q4_K/Q5_K (K_SCALE_SIZE)
 
 // x = d * (q - 8), q in [0, 15]; element j in the low nibble of qs[j], j+16 in the high one.
@@ -153,6 +153,7 @@ inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22,
 
 // E2M1 (sign, 2 exponent bits, 1 mantissa bit) values times 2 (ggml-common.h
 // kvalues_mxfp4): codes 0..7 = +{0, 0.5, 1, 1.5, 2, 3, 4, 6}, 8..15 the negatives.
-inline constexpr int8_t kMxfp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+inline constexpr int8_t kMxfp4Values[16] = {0, 1,  2,  3,  4,  6,  8,  12,
+                                            0, -1, -2, -3, -4, -6, -8, -12};
 
 }  // namespace loupe

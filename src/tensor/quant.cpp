@@ -32,8 +32,8 @@ uint16_t fp32_to_fp16(float f) {
   const uint32_t magnitude = bits & 0x7fffffffu;
   if (magnitude > 0x7f800000u) return sign | 0x7e00;
   if (magnitude >= 0x477ff000u) return sign | 0x7c00;  // 65520 = halfway to 2^16: rounds up
-  uint32_t significand;  // the value in units of the target's last place
-  int shift;             // low bits to round away
+  uint32_t significand;            // the value in units of the target's last place
+  int shift;                       // low bits to round away
   if (magnitude >= 0x38800000u) {  // >= 2^-14: normal half; rebias 127 -> 15
     significand = magnitude - ((127u - 15u) << 23);
     shift = 13;
@@ -41,7 +41,7 @@ uint16_t fp32_to_fp16(float f) {
     const int exponent = static_cast<int>(magnitude >> 23);
     if (exponent == 0) return sign;  // F32 subnormals are < 2^-126
     significand = (magnitude & 0x7fffffu) | 0x800000u;
-    shift = 126 - exponent;  // value = significand * 2^(exponent - 150) = q * 2^-24
+    shift = 126 - exponent;       // value = significand * 2^(exponent - 150) = q * 2^-24
     if (shift > 24) return sign;  // < 2^-25, below half the smallest subnormal
   }
   // Round to nearest, ties to even; a carry out of the mantissa correctly bumps the exponent.
@@ -52,7 +52,9 @@ uint16_t fp32_to_fp16(float f) {
   return static_cast<uint16_t>(sign | rounded);
 }
 
-float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+float bf16_to_fp32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 // ggml_compute_fp32_to_bf16: round-to-nearest-even on the top 16 bits; NaN is truncated
 // and forced quiet (bit 6), so a payload only in the dropped bits does not become inf.
@@ -64,114 +66,104 @@ uint16_t fp32_to_bf16(float f) {
 
 namespace {
 
-bool is_reference_type(DType type) {
-  switch (type) {
-    case DType::kF32:
-    case DType::kF16:
-    case DType::kBF16:
-    case DType::kQ4_0:
-    case DType::kQ4_1:
-    case DType::kQ5_0:
-    case DType::kQ5_1:
-    case DType::kQ8_0:
-    case DType::kQ8_1:
-    case DType::kQ2_K:
-    case DType::kQ3_K:
-    case DType::kQ4_K:
-    case DType::kQ5_K:
-    case DType::kQ6_K:
-    case DType::kQ8_K:
-    case DType::kIQ4_NL:
-    case DType::kIQ4_XS:
-    case DType::kMXFP4:
-      return true;
-    default:
-      return false;
+using DequantizeFn = void (*)(const void* src, float* dst, int64_t n);
+using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
+
+// Adapters from the typed per-block kernels to the type-erased table entries.
+template <typename Block, void (*kFn)(const Block*, float*, int64_t)>
+void erased(const void* src, float* dst, int64_t n) {
+  kFn(static_cast<const Block*>(src), dst, n);
+}
+
+template <typename Block, void (*kFn)(const float*, Block*, int64_t)>
+void erased(const float* src, void* dst, int64_t n) {
+  kFn(src, static_cast<Block*>(dst), n);
+}
+
+void dequantize_row_f32(const float* x, float* y, int64_t n) {
+  std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float));
+}
+void quantize_row_f32(const float* x, float* y, int64_t n) {
+  dequantize_row_f32(x, y, n);
+}
+void dequantize_row_f16(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+void quantize_row_f16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+void quantize_row_bf16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+struct RefKernels {
+  DType type;
+  DequantizeFn dequantize;
+  QuantizeFn quantize;
+};
+
+#define LOUPE_REF_KERNELS(type, Block, suffix)                                         \
+  RefKernels {                                                                         \
+    type, erased<Block, dequantize_row_##suffix>, erased<Block, quantize_row_##suffix> \
   }
+
+constexpr RefKernels kRefKernels[] = {
+    LOUPE_REF_KERNELS(DType::kF32, float, f32),
+    LOUPE_REF_KERNELS(DType::kF16, uint16_t, f16),
+    LOUPE_REF_KERNELS(DType::kBF16, uint16_t, bf16),
+    LOUPE_REF_KERNELS(DType::kQ4_0, BlockQ4_0, q4_0_ref),
+    LOUPE_REF_KERNELS(DType::kQ4_1, BlockQ4_1, q4_1_ref),
+    LOUPE_REF_KERNELS(DType::kQ5_0, BlockQ5_0, q5_0_ref),
+    LOUPE_REF_KERNELS(DType::kQ5_1, BlockQ5_1, q5_1_ref),
+    LOUPE_REF_KERNELS(DType::kQ8_0, BlockQ8_0, q8_0_ref),
+    LOUPE_REF_KERNELS(DType::kQ8_1, BlockQ8_1, q8_1_ref),
+    LOUPE_REF_KERNELS(DType::kQ2_K, BlockQ2_K, q2_k_ref),
+    LOUPE_REF_KERNELS(DType::kQ3_K, BlockQ3_K, q3_k_ref),
+    LOUPE_REF_KERNELS(DType::kQ4_K, BlockQ4_K, q4_k_ref),
+    LOUPE_REF_KERNELS(DType::kQ5_K, BlockQ5_K, q5_k_ref),
+    LOUPE_REF_KERNELS(DType::kQ6_K, BlockQ6_K, q6_k_ref),
+    LOUPE_REF_KERNELS(DType::kQ8_K, BlockQ8_K, q8_k_ref),
+    LOUPE_REF_KERNELS(DType::kIQ4_NL, BlockIq4Nl, iq4_nl_ref),
+    LOUPE_REF_KERNELS(DType::kIQ4_XS, BlockIq4Xs, iq4_xs_ref),
+    LOUPE_REF_KERNELS(DType::kMXFP4, BlockMxfp4, mxfp4_ref),
+};
+
+#undef LOUPE_REF_KERNELS
+
+const RefKernels* find_kernels(DType type) {
+  for (const RefKernels& k : kRefKernels)
+    if (k.type == type) return &k;
+  return nullptr;
 }
 
-[[noreturn]] void unsupported() {
-  assert(false && "type not supported by the reference (de)quantizers");
-  std::abort();
-}
-
-template <typename Block>
-const Block* blocks(const void* p) {
-  return static_cast<const Block*>(p);
-}
-
-template <typename Block>
-Block* blocks(void* p) {
-  return static_cast<Block*>(p);
+// Unsupported types are a programmer error: stop even when asserts are compiled out.
+const RefKernels& kernels_or_abort(DType type, int64_t n) {
+  const RefKernels* k = find_kernels(type);
+  assert(k != nullptr && "type not supported by the reference (de)quantizers");
+  if (k == nullptr) std::abort();
+  assert(n % dtype_traits(type).block_size == 0);
+  (void)n;
+  return *k;
 }
 
 }  // namespace
 
-bool can_dequantize(DType type) { return is_reference_type(type); }
-bool can_quantize(DType type) { return is_reference_type(type); }
+bool can_dequantize(DType type) {
+  return find_kernels(type) != nullptr;
+}
+bool can_quantize(DType type) {
+  return find_kernels(type) != nullptr;
+}
 
 void dequantize_row_ref(DType type, const void* src, float* dst, int64_t n) {
-  assert(can_dequantize(type));
-  assert(n % dtype_traits(type).block_size == 0);
-  switch (type) {
-    case DType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-      return;
-    case DType::kF16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(blocks<uint16_t>(src)[i]);
-      return;
-    case DType::kBF16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(blocks<uint16_t>(src)[i]);
-      return;
-    case DType::kQ4_0: return dequantize_row_q4_0_ref(blocks<BlockQ4_0>(src), dst, n);
-    case DType::kQ4_1: return dequantize_row_q4_1_ref(blocks<BlockQ4_1>(src), dst, n);
-    case DType::kQ5_0: return dequantize_row_q5_0_ref(blocks<BlockQ5_0>(src), dst, n);
-    case DType::kQ5_1: return dequantize_row_q5_1_ref(blocks<BlockQ5_1>(src), dst, n);
-    case DType::kQ8_0: return dequantize_row_q8_0_ref(blocks<BlockQ8_0>(src), dst, n);
-    case DType::kQ8_1: return dequantize_row_q8_1_ref(blocks<BlockQ8_1>(src), dst, n);
-    case DType::kQ2_K: return dequantize_row_q2_k_ref(blocks<BlockQ2_K>(src), dst, n);
-    case DType::kQ3_K: return dequantize_row_q3_k_ref(blocks<BlockQ3_K>(src), dst, n);
-    case DType::kQ4_K: return dequantize_row_q4_k_ref(blocks<BlockQ4_K>(src), dst, n);
-    case DType::kQ5_K: return dequantize_row_q5_k_ref(blocks<BlockQ5_K>(src), dst, n);
-    case DType::kQ6_K: return dequantize_row_q6_k_ref(blocks<BlockQ6_K>(src), dst, n);
-    case DType::kQ8_K: return dequantize_row_q8_k_ref(blocks<BlockQ8_K>(src), dst, n);
-    case DType::kIQ4_NL: return dequantize_row_iq4_nl_ref(blocks<BlockIq4Nl>(src), dst, n);
-    case DType::kIQ4_XS: return dequantize_row_iq4_xs_ref(blocks<BlockIq4Xs>(src), dst, n);
-    case DType::kMXFP4: return dequantize_row_mxfp4_ref(blocks<BlockMxfp4>(src), dst, n);
-    default: unsupported();
-  }
+  kernels_or_abort(type, n).dequantize(src, dst, n);
 }
 
 void quantize_row_ref(DType type, const float* src, void* dst, int64_t n) {
-  assert(can_quantize(type));
-  assert(n % dtype_traits(type).block_size == 0);
-  switch (type) {
-    case DType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-      return;
-    case DType::kF16:
-      for (int64_t i = 0; i < n; ++i) blocks<uint16_t>(dst)[i] = fp32_to_fp16(src[i]);
-      return;
-    case DType::kBF16:
-      for (int64_t i = 0; i < n; ++i) blocks<uint16_t>(dst)[i] = fp32_to_bf16(src[i]);
-      return;
-    case DType::kQ4_0: return quantize_row_q4_0_ref(src, blocks<BlockQ4_0>(dst), n);
-    case DType::kQ4_1: return quantize_row_q4_1_ref(src, blocks<BlockQ4_1>(dst), n);
-    case DType::kQ5_0: return quantize_row_q5_0_ref(src, blocks<BlockQ5_0>(dst), n);
-    case DType::kQ5_1: return quantize_row_q5_1_ref(src, blocks<BlockQ5_1>(dst), n);
-    case DType::kQ8_0: return quantize_row_q8_0_ref(src, blocks<BlockQ8_0>(dst), n);
-    case DType::kQ8_1: return quantize_row_q8_1_ref(src, blocks<BlockQ8_1>(dst), n);
-    case DType::kQ2_K: return quantize_row_q2_k_ref(src, blocks<BlockQ2_K>(dst), n);
-    case DType::kQ3_K: return quantize_row_q3_k_ref(src, blocks<BlockQ3_K>(dst), n);
-    case DType::kQ4_K: return quantize_row_q4_k_ref(src, blocks<BlockQ4_K>(dst), n);
-    case DType::kQ5_K: return quantize_row_q5_k_ref(src, blocks<BlockQ5_K>(dst), n);
-    case DType::kQ6_K: return quantize_row_q6_k_ref(src, blocks<BlockQ6_K>(dst), n);
-    case DType::kQ8_K: return quantize_row_q8_k_ref(src, blocks<BlockQ8_K>(dst), n);
-    case DType::kIQ4_NL: return quantize_row_iq4_nl_ref(src, blocks<BlockIq4Nl>(dst), n);
-    case DType::kIQ4_XS: return quantize_row_iq4_xs_ref(src, blocks<BlockIq4Xs>(dst), n);
-    case DType::kMXFP4: return quantize_row_mxfp4_ref(src, blocks<BlockMxfp4>(dst), n);
-    default: unsupported();
-  }
+  kernels_or_abort(type, n).quantize(src, dst, n);
 }
 
 }  // namespace loupe

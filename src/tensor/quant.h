@@ -46,6 +46,8 @@ void quantize_row_q4_k_ref(const float* x, BlockQ4_K* y, int64_t n);
 void quantize_row_q5_k_ref(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_row_q6_k_ref(const float* x, BlockQ6_K* y, int64_t n);
 void quantize_row_q8_k_ref(const float* x, BlockQ8_K* y, int64_t n);
+// IQ4_NL/IQ4_XS run the scale search of quantize_iq4_nl/_xs (ntry 7, as llama-quantize),
+// not ggml's quantize_row_iq4_nl_ref (ntry -1).
 void quantize_row_iq4_nl_ref(const float* x, BlockIq4Nl* y, int64_t n);
 void quantize_row_iq4_xs_ref(const float* x, BlockIq4Xs* y, int64_t n);
 void quantize_row_mxfp4_ref(const float* x, BlockMxfp4* y, int64_t n);

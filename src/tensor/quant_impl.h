@@ -19,6 +19,8 @@ inline int nearest_int(float x) {
   return static_cast<int>(std::lrint(x));
 }
 
-inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+inline int clamp_int(int v, int lo, int hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
 
 }  // namespace loupe::quant_detail

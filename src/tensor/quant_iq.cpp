@@ -31,8 +31,10 @@ int nearest_iq4nl_index(float x) {
   int lo = 0, hi = 15;
   while (hi - lo > 1) {
     const int mid = (lo + hi) / 2;
-    if (x < values[mid]) hi = mid;
-    else lo = mid;
+    if (x < values[mid])
+      hi = mid;
+    else
+      lo = mid;
   }
   return x - values[hi - 1] < values[hi] - x ? hi - 1 : hi;
 }
@@ -127,7 +129,8 @@ void quantize_iq4_super_block(int n_super, const float* x, uint16_t* d_out, uint
   }
 
   for (int b = 0; b < n_blocks; ++b)
-    for (int j = 0; j < 16; ++j) qs[16 * b + j] = static_cast<uint8_t>(L[32 * b + j] | (L[32 * b + 16 + j] << 4));
+    for (int j = 0; j < 16; ++j)
+      qs[16 * b + j] = static_cast<uint8_t>(L[32 * b + j] | (L[32 * b + 16 + j] << 4));
 }
 
 // 2^(e - 128): the E8M0 scale 2^(e - 127) halved, because kMxfp4Values are doubled
@@ -183,7 +186,9 @@ void quantize_row_mxfp4_ref(const float* x, BlockMxfp4* y, int64_t n) {
     for (int j = 0; j < kQk; ++j) amax = std::fabs(x[j]) > amax ? std::fabs(x[j]) : amax;
     // Shared exponent so that amax / 2^e lands in [4, 8): E2M1's largest value is 6. ggml
     // converts the float straight to uint8_t; via int is the same in range and wraps below it.
-    const uint8_t e = amax > 0.0f ? static_cast<uint8_t>(static_cast<int>(std::floor(std::log2(amax)) - 2 + 127)) : 0;
+    const uint8_t e =
+        amax > 0.0f ? static_cast<uint8_t>(static_cast<int>(std::floor(std::log2(amax)) - 2 + 127))
+                    : 0;
     const float d = e8m0_to_fp32_half(e);
     y[i].e = e;
     for (int j = 0; j < kQk / 2; ++j) {
@@ -196,7 +201,8 @@ void quantize_row_mxfp4_ref(const float* x, BlockMxfp4* y, int64_t n) {
 
 void dequantize_row_iq4_nl_ref(const BlockIq4Nl* x, float* y, int64_t n) {
   assert(n % kQk == 0);
-  for (int64_t i = 0; i < n / kQk; ++i, y += kQk) dequantize_nibbles(x[i].qs, kIq4nlValues, fp16_to_fp32(x[i].d), y);
+  for (int64_t i = 0; i < n / kQk; ++i, y += kQk)
+    dequantize_nibbles(x[i].qs, kIq4nlValues, fp16_to_fp32(x[i].d), y);
 }
 
 void dequantize_row_iq4_xs_ref(const BlockIq4Xs* x, float* y, int64_t n) {
@@ -204,7 +210,8 @@ void dequantize_row_iq4_xs_ref(const BlockIq4Xs* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n / kQkK; ++i) {
     const float d = fp16_to_fp32(x[i].d);
     for (int ib = 0; ib < kQkK / 32; ++ib, y += 32) {
-      const int ls = ((x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x[i].scales_h >> (2 * ib)) & 3) << 4);
+      const int ls = ((x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
+                     (((x[i].scales_h >> (2 * ib)) & 3) << 4);
       dequantize_nibbles(x[i].qs + 16 * ib, kIq4nlValues, d * (ls - 32), y);
     }
   }
@@ -212,7 +219,8 @@ void dequantize_row_iq4_xs_ref(const BlockIq4Xs* x, float* y, int64_t n) {
 
 void dequantize_row_mxfp4_ref(const BlockMxfp4* x, float* y, int64_t n) {
   assert(n % kQk == 0);
-  for (int64_t i = 0; i < n / kQk; ++i, y += kQk) dequantize_nibbles(x[i].qs, kMxfp4Values, e8m0_to_fp32_half(x[i].e), y);
+  for (int64_t i = 0; i < n / kQk; ++i, y += kQk)
+    dequantize_nibbles(x[i].qs, kMxfp4Values, e8m0_to_fp32_half(x[i].e), y);
 }
 
 }  // namespace loupe

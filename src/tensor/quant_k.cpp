@@ -27,8 +27,8 @@ constexpr float kGroupMaxEps = 1e-15f;  // GROUP_MAX_EPS: groups below are all-z
 // minimizing sum(weights * |err|) (use_mad) or sum(weights * err^2). Candidate scales are
 // nmax + rmin + rdelta * is over the range, each refined by a weighted least-squares
 // solve. Writes L [n] and the_min = -min (>= 0); returns the scale.
-float fit_scale_min(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                    float rmin, float rdelta, int nstep, bool use_mad) {
+float fit_scale_min(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                    float* the_min, float rmin, float rdelta, int nstep, bool use_mad) {
   assert(n <= 32 && nstep >= 1);
   uint8_t laux[32];
   float min = x[0];
@@ -235,7 +235,8 @@ void quantize_k4_super_block(const float* x, int nmax, float rmin, int nstep, ui
     for (int l = 0; l < 32; ++l) sum_x2 += xg[l] * xg[l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xg[l]);
-    scales[j] = fit_scale_min(32, nmax, xg, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep, false);
+    scales[j] =
+        fit_scale_min(32, nmax, xg, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep, false);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -269,7 +270,8 @@ void quantize_k4_super_block(const float* x, int nmax, float rmin, int nstep, ui
     if (!d) continue;  // keeps the fit's codes, as ggml does
     const float dm = dmin_super * m;
     for (int ii = 0; ii < 32; ++ii)
-      L[32 * j + ii] = static_cast<uint8_t>(clamp_int(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax));
+      L[32 * j + ii] =
+          static_cast<uint8_t>(clamp_int(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax));
   }
 }
 
@@ -287,14 +289,16 @@ void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n) {
     float max_min = 0;
     for (int j = 0; j < kQkK / 16; ++j) {
       for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = fit_scale_min(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
+      scales[j] =
+          fit_scale_min(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
 
     if (max_scale > 0) {
       const float iscale = kScaleLevels / max_scale;
-      for (int j = 0; j < kQkK / 16; ++j) y[i].scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      for (int j = 0; j < kQkK / 16; ++j)
+        y[i].scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
       y[i].d = fp32_to_fp16(max_scale / kScaleLevels);
     } else {
       std::memset(y[i].scales, 0, sizeof(y[i].scales));
@@ -303,7 +307,8 @@ void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n) {
     if (max_min > 0) {
       const float iscale = kScaleLevels / max_min;
       for (int j = 0; j < kQkK / 16; ++j)
-        y[i].scales[j] = static_cast<uint8_t>(y[i].scales[j] | (nearest_int(iscale * mins[j]) << 4));
+        y[i].scales[j] =
+            static_cast<uint8_t>(y[i].scales[j] | (nearest_int(iscale * mins[j]) << 4));
       y[i].dmin = fp32_to_fp16(max_min / kScaleLevels);
     } else {
       y[i].dmin = fp32_to_fp16(0.f);
@@ -316,13 +321,14 @@ void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n) {
       if (!d) continue;
       const float dm = dmin_super * (y[i].scales[j] >> 4);
       for (int ii = 0; ii < 16; ++ii)
-        L[16 * j + ii] = static_cast<uint8_t>(clamp_int(nearest_int((x[16 * j + ii] + dm) / d), 0, 3));
+        L[16 * j + ii] =
+            static_cast<uint8_t>(clamp_int(nearest_int((x[16 * j + ii] + dm) / d), 0, 3));
     }
 
     for (int h = 0; h < kQkK; h += 128)
       for (int l = 0; l < 32; ++l)
-        y[i].qs[h / 4 + l] =
-            static_cast<uint8_t>(L[h + l] | (L[h + l + 32] << 2) | (L[h + l + 64] << 4) | (L[h + l + 96] << 6));
+        y[i].qs[h / 4 + l] = static_cast<uint8_t>(L[h + l] | (L[h + l + 32] << 2) |
+                                                  (L[h + l + 64] << 4) | (L[h + l + 96] << 6));
   }
 }
 
@@ -376,8 +382,8 @@ void quantize_row_q3_k_ref(const float* x, BlockQ3_K* y, int64_t n) {
     }
     for (int h = 0; h < kQkK; h += 128)
       for (int l = 0; l < 32; ++l)
-        y[i].qs[h / 4 + l] =
-            static_cast<uint8_t>(L[h + l] | (L[h + l + 32] << 2) | (L[h + l + 64] << 4) | (L[h + l + 96] << 6));
+        y[i].qs[h / 4 + l] = static_cast<uint8_t>(L[h + l] | (L[h + l + 32] << 2) |
+                                                  (L[h + l + 64] << 4) | (L[h + l + 96] << 6));
   }
 }
 
@@ -432,23 +438,27 @@ void quantize_row_q6_k_ref(const float* x, BlockQ6_K* y, int64_t n) {
     // 8-bit signed group scales against d = max_scale / -128.
     const float iscale = -128.f / max_scale;
     y[i].d = fp32_to_fp16(1 / iscale);
-    for (int j = 0; j < kQkK / 16; ++j) y[i].scales[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[j])));
+    for (int j = 0; j < kQkK / 16; ++j)
+      y[i].scales[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[j])));
 
     const float d_super = fp16_to_fp32(y[i].d);
     for (int j = 0; j < kQkK / 16; ++j) {
       const float d = d_super * y[i].scales[j];
       if (!d) continue;  // keeps the fit's codes, as ggml does
       for (int ii = 0; ii < 16; ++ii)
-        L[16 * j + ii] = static_cast<int8_t>(clamp_int(nearest_int(x[16 * j + ii] / d), -32, 31) + 32);
+        L[16 * j + ii] =
+            static_cast<int8_t>(clamp_int(nearest_int(x[16 * j + ii] / d), -32, 31) + 32);
     }
 
     for (int h = 0; h < kQkK / 128; ++h) {
       const int8_t* lh = L + 128 * h;
       for (int l = 0; l < 32; ++l) {
         y[i].ql[64 * h + l] = static_cast<uint8_t>((lh[l] & 0xf) | ((lh[l + 64] & 0xf) << 4));
-        y[i].ql[64 * h + 32 + l] = static_cast<uint8_t>((lh[l + 32] & 0xf) | ((lh[l + 96] & 0xf) << 4));
-        y[i].qh[32 * h + l] = static_cast<uint8_t>((lh[l] >> 4) | ((lh[l + 32] >> 4) << 2) |
-                                                   ((lh[l + 64] >> 4) << 4) | ((lh[l + 96] >> 4) << 6));
+        y[i].ql[64 * h + 32 + l] =
+            static_cast<uint8_t>((lh[l + 32] & 0xf) | ((lh[l + 96] & 0xf) << 4));
+        y[i].qh[32 * h + l] =
+            static_cast<uint8_t>((lh[l] >> 4) | ((lh[l + 32] >> 4) << 2) |
+                                 ((lh[l + 64] >> 4) << 4) | ((lh[l + 96] >> 4) << 6));
       }
     }
   }
@@ -473,7 +483,8 @@ void quantize_row_q8_k_ref(const float* x, BlockQ8_K* y, int64_t n) {
       continue;
     }
     const float iscale = -127.f / max;
-    for (int j = 0; j < kQkK; ++j) y[i].qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+    for (int j = 0; j < kQkK; ++j)
+      y[i].qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
     for (int j = 0; j < kQkK / 16; ++j) {
       int sum = 0;
       for (int ii = 0; ii < 16; ++ii) sum += y[i].qs[16 * j + ii];

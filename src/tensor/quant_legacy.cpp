@@ -112,7 +112,8 @@ void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t n) {
     const float id = d ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
     uint8_t q[kQk];
-    for (int j = 0; j < kQk; ++j) q[j] = static_cast<uint8_t>(std::min(31, static_cast<int>(x[j] * id + 16.5f)));
+    for (int j = 0; j < kQk; ++j)
+      q[j] = static_cast<uint8_t>(std::min(31, static_cast<int>(x[j] * id + 16.5f)));
     pack_q5(q, y[i].qs, y[i].qh);
   }
 }
@@ -128,14 +129,16 @@ void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t n) {
     y[i].m = fp32_to_fp16(min);
     // No clamp in ggml here: (x - min) / d is at most 31 + rounding, +0.5 truncates to 31.
     uint8_t q[kQk];
-    for (int j = 0; j < kQk; ++j) q[j] = static_cast<uint8_t>(static_cast<int>((x[j] - min) * id + 0.5f));
+    for (int j = 0; j < kQk; ++j)
+      q[j] = static_cast<uint8_t>(static_cast<int>((x[j] - min) * id + 0.5f));
     pack_q5(q, y[i].qs, y[i].qh);
   }
 }
 
 void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t n) {
   assert(n % kQk == 0);
-  for (int64_t i = 0; i < n / kQk; ++i, x += kQk) y[i].d = fp32_to_fp16(quantize_q8_block(x, y[i].qs));
+  for (int64_t i = 0; i < n / kQk; ++i, x += kQk)
+    y[i].d = fp32_to_fp16(quantize_q8_block(x, y[i].qs));
 }
 
 void quantize_row_q8_1_ref(const float* x, BlockQ8_1* y, int64_t n) {
