@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 LOUPE_WERROR ?= OFF
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLOUPE_WERROR=$(LOUPE_WERROR)
-DEMO_MODEL = $(BUILD)/demo-tiny.q4_k_m.gguf
+DEMO_MODEL = $(BUILD)/stories-15m.q4_k_m.gguf
 
 .PHONY: run setup build test demo fuzz-build fuzz clean format
 
@@ -20,7 +20,7 @@ build:
 
 # Until `loupe demo` exists: synthesize a small random-weight model and inspect it.
 demo:
-	$(BUILD)/loupe synth --shape tiny --type q4_k_m -o $(DEMO_MODEL) --seed 1
+	$(BUILD)/loupe synth --shape stories-15m --type q4_k_m -o $(DEMO_MODEL) --seed 1
 	$(BUILD)/loupe inspect $(DEMO_MODEL)
 
 # Build everything and run every test. Tests that need ../shared/testdata find it through
