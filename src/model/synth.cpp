@@ -172,10 +172,25 @@ VocabSource synthetic_spm_vocab(int64_t n_vocab) {
     scores.push_back(Value::f32(0.0f));
     types.push_back(Value::i32(kTokenByte));
   }
-  // Filler pieces alternate "▁word" (word start, U+2581) and "word", unique by construction;
+  // As in real SentencePiece vocabs, "▁" (U+2581, the word-start marker) and every printable
+  // ASCII character, alone and word-initial, are pieces, so plain English text needs no byte
+  // fallback. Then filler pieces alternate "▁word" and "word", unique by construction;
   // descending scores give SentencePiece a merge order.
+  const std::string kWordStart = "\xE2\x96\x81";
+  std::vector<std::string> pieces = {kWordStart};
+  for (char c = '!'; c <= '~'; ++c) {
+    if (c >= 'a' && c <= 'z') continue;  // lower-case letters come from letters() below
+    pieces.push_back(std::string(1, c));
+    pieces.push_back(kWordStart + c);
+  }
+  size_t n_fixed = pieces.size();
   for (int64_t k = 0; static_cast<int64_t>(tokens.size()) < n_vocab; ++k) {
-    tokens.push_back((k % 2 == 0 ? "\xE2\x96\x81" : "") + letters(k / 2 + 1));
+    if (static_cast<size_t>(k) < n_fixed) {
+      tokens.push_back(pieces[k]);
+    } else {
+      int64_t j = k - static_cast<int64_t>(n_fixed);
+      tokens.push_back((j % 2 == 0 ? kWordStart : "") + letters(j / 2 + 1));
+    }
     scores.push_back(Value::f32(-static_cast<float>(k)));
     types.push_back(Value::i32(kTokenNormal));
   }
