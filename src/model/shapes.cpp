@@ -78,7 +78,7 @@ std::vector<CatalogEntry> make_catalog() {
   // Karpathy's llama2.c stories15M (dim 288, 6 layers, 6 heads, hidden 768, seq 256) with a
   // 32000-token vocab: small enough that `make run` synthesizes it in a second.
   c.push_back({"stories-15m", "karpathy/tinyllamas stories15M (llama2.c config)",
-               llama_shape("stories15M", 32000, 256, 288, 6, 768, 6, 6, 1e-5, 10000.0, false)});
+               llama_shape("stories15M", 32000, 256, 288, 6, 768, 6, 6, 1e-5, 10000.0, true)});
 
   // TinyLlama/TinyLlama-1.1B-Chat-v1.0 config.json.
   c.push_back({"tinyllama-1.1b", "TinyLlama/TinyLlama-1.1B-Chat-v1.0 config.json",

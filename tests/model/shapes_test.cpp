@@ -35,7 +35,8 @@ TEST(ShapeCatalog, ParameterCountsMatchPublishedSizes) {
   const std::map<std::string, double> published_b = {
       {"tinyllama-1.1b", 1.10}, {"llama-3.2-1b", 1.236}, {"llama-3.1-8b", 8.03},
       {"qwen3-0.6b", 0.596},    {"qwen3-8b", 8.19},      {"qwen3.6-27b", 27.0},
-      {"qwen3.6-35b-a3b", 35.0}, {"gemma-4-31b", 31.0},  {"gpt-oss-20b", 20.91}};
+      {"qwen3.6-35b-a3b", 35.0}, {"gemma-4-31b", 31.0},  {"gpt-oss-20b", 20.91},
+      {"stories-15m", 0.015191712}};  // llama2.c stories15M, shared classifier
   ASSERT_EQ(shape_catalog().size(), published_b.size());
   for (const CatalogEntry& e : shape_catalog()) {
     const double got = static_cast<double>(spec_of(e.name).n_params()) * 1e-9;
@@ -49,6 +50,7 @@ TEST(ShapeCatalog, ExactCountsOfWellKnownModels) {
   EXPECT_EQ(spec_of("tinyllama-1.1b").n_params(), 1100048384);
   EXPECT_EQ(spec_of("llama-3.1-8b").n_params() - 64, 8030261248);  // minus rope_freqs
   EXPECT_EQ(spec_of("qwen3-8b").n_params(), 8190735360);
+  EXPECT_EQ(spec_of("stories-15m").n_params(), 15191712);  // llama2.c stories15M.bin
 }
 
 TEST(ShapeCatalog, EveryShapeIsConsistent) {
