@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages Loupe needs to build and test, if any is missing.
 set -euo pipefail
 
-packages=(g++ make cmake ninja-build pkg-config libssl-dev libfmt-dev nlohmann-json3-dev
+packages=(g++ make cmake ninja-build pkg-config libssl-dev libfmt-dev nlohmann-json3-dev libpcre2-dev
           libcli11-dev libgtest-dev clang libclang-rt-14-dev)
 
 missing=()

@@ -21,5 +21,7 @@ int& exit_status();
 void add_inspect(CLI::App& app);
 void add_synth(CLI::App& app);
 void add_quantize(CLI::App& app);
+void add_tokenize(CLI::App& app);    // tokenize and detokenize
+void add_template(CLI::App& app);
 
 }  // namespace loupe::cli

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   loupe::cli::add_inspect(app);
   loupe::cli::add_synth(app);
   loupe::cli::add_quantize(app);
+  loupe::cli::add_tokenize(app);
+  loupe::cli::add_template(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,4 @@
+#include "commands.h"
+namespace loupe::cli {
+void add_template(CLI::App&) {}
+}  // namespace loupe::cli

@@ -1,0 +1,1 @@
+namespace loupe::tokenizer {}
