@@ -1,5 +1,6 @@
 // `loupe synth`: a random-weight GGUF of a real model's shape, to measure speed and
 // memory before downloading the real weights.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -22,6 +23,7 @@ struct SynthOptions {
   std::string vocab_from;
   uint64_t seed = 42;
   int threads = 0;
+  int64_t layers = 0;
   bool list = false;
   bool dry_run = false;
 };
@@ -47,6 +49,16 @@ Status run(const SynthOptions& opt) {
   Expected<model::ShapeParams> params = opt.shape.empty() ? model::shape_from_json_file(opt.config)
                                                           : model::find_shape(opt.shape);
   if (!params) return params.status();
+  if (opt.layers > 0) {
+    // Keep every layer's shape but only the first N layers: a cheap stand-in that a
+    // runtime loads exactly like the full model.
+    if (opt.layers > params->n_layer)
+      return make_error(ErrorCode::kInvalidArgument, "--layers {} exceeds the shape's {} layers",
+                        opt.layers, params->n_layer);
+    params->n_layer = opt.layers;
+    std::erase_if(params->moe_layers, [&](int64_t il) { return il >= opt.layers; });
+    params->n_kv_shared = std::min(params->n_kv_shared, std::max<int64_t>(0, opt.layers - 2));
+  }
 
   std::unique_ptr<model::VocabSource> vocab;
   if (!opt.vocab_from.empty()) {
@@ -96,6 +108,8 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--seed", opt->seed, "Random seed (same seed, same bytes)")->capture_default_str();
   cmd->add_option("--vocab-from", opt->vocab_from, "Copy the tokenizer of this GGUF (vocab-only files work)");
   cmd->add_option("-t,--threads", opt->threads, "Threads (default: all cores)");
+  cmd->add_option("--layers", opt->layers, "Keep only the first N layers (same per-layer shapes)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--list", opt->list, "List the named shapes");
   cmd->add_flag("--dry-run", opt->dry_run, "Print the tensor plan and size without writing");
   cmd->callback([opt] {
