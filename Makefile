@@ -6,17 +6,22 @@ JOBS       ?= $(shell nproc)
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLOUPE_WERROR=$(LOUPE_WERROR)
 DEMO_MODEL = $(BUILD)/stories-15m.q4_k_m.gguf
 
-.PHONY: run setup build test demo fuzz-build fuzz clean format
+.PHONY: run setup configure build build-cli test demo fuzz-build fuzz clean format
 
 # Install what is missing, build in Release and run the main job (no download needed).
-run: setup build demo
+run: setup build-cli demo
 
 setup:
 	@bash tools/setup.sh
 
-build:
+configure:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: configure
 	cmake --build $(BUILD) -j $(JOBS)
+
+build-cli: configure
+	cmake --build $(BUILD) -j $(JOBS) --target loupe
 
 # Until `loupe demo` exists: synthesize a small random-weight model and inspect it.
 demo:
