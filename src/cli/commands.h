@@ -23,5 +23,7 @@ void add_synth(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_tokenize(CLI::App& app);    // tokenize and detokenize
 void add_template(CLI::App& app);
+void add_logits(CLI::App& app);
+void add_run(CLI::App& app);
 
 }  // namespace loupe::cli

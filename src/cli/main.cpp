@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   loupe::cli::add_quantize(app);
   loupe::cli::add_tokenize(app);
   loupe::cli::add_template(app);
+  loupe::cli::add_logits(app);
+  loupe::cli::add_run(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

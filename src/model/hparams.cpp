@@ -77,6 +77,7 @@ Expected<Hparams> read_hparams(const gguf::File& f) {
   }
 
   hp.rope_dims = f.get_int_or(p + "rope.dimension_count", hp.head_dim_k);
+  hp.rope_dims_swa = f.get_int_or(p + "rope.dimension_count_swa", hp.rope_dims);
   hp.rope_freq_base = f.get_float_or(p + "rope.freq_base", 10000.0);
   hp.rope_freq_base_swa = f.get_float_or(p + "rope.freq_base_swa", 0.0);
   hp.rope_scaling = f.get_string_or(p + "rope.scaling.type", "");

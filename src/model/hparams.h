@@ -36,6 +36,7 @@ struct Hparams {
 
   // RoPE
   int64_t rope_dims = 0;
+  int64_t rope_dims_swa = 0;      // rope.dimension_count_swa, else rope_dims
   double rope_freq_base = 10000.0;
   double rope_freq_base_swa = 0;  // 0 = same as rope_freq_base
   std::string rope_scaling;       // "", "linear", "yarn", ...

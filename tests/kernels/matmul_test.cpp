@@ -1,0 +1,129 @@
+// Kernels against independent references: matmul for every weight type vs the tensor
+// module's dequantizers in double; rope, softmax, norms and GELU on known values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "tensor/quant.h"
+
+namespace loupe::kernels {
+namespace {
+
+const DType kWeightTypes[] = {DType::kF32,  DType::kF16,    DType::kBF16,   DType::kQ8_0,
+                              DType::kQ4_0, DType::kQ4_1,   DType::kQ5_0,   DType::kQ5_1,
+                              DType::kQ2_K, DType::kQ3_K,   DType::kQ4_K,   DType::kQ5_K,
+                              DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4};
+
+TEST(Matmul, EveryWeightTypeMatchesTheReference) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  ThreadPool pool(3);
+  for (DType type : kWeightTypes) {
+    ASSERT_TRUE(matmul_supports(type)) << dtype_name(type);
+    const int64_t bs = dtype_traits(type).block_size;
+    for (int64_t n_in : {bs, 2 * bs, int64_t{512}}) {
+      if (n_in % bs != 0) continue;
+      const int64_t n_out = 7, n_tokens = 3;
+      std::vector<float> wf(static_cast<size_t>(n_in * n_out)),
+          x(static_cast<size_t>(n_in * n_tokens));
+      for (float& v : wf) v = dist(rng);
+      for (float& v : x) v = dist(rng);
+      const size_t row = dtype_row_size(type, n_in);
+      // Misaligned rows: the weights start one byte into the buffer (GGUF only promises
+      // alignment of the tensor start, blocks of odd size follow each other).
+      std::vector<uint8_t> storage(row * static_cast<size_t>(n_out) + 1);
+      uint8_t* data = storage.data() + (dtype_traits(type).type_size % 2 == 1 ? 1 : 0);
+      for (int64_t r = 0; r < n_out; ++r)
+        quantize_row_ref(type, wf.data() + r * n_in, data + r * row, n_in);
+      Matrix m{type, data, n_in, n_out, row};
+      std::vector<float> y(static_cast<size_t>(n_out * n_tokens));
+      matmul(pool, m, x.data(), n_tokens, y.data());
+      for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t r = 0; r < n_out; ++r) {
+          const float ref = matvec_row_ref(m, r, x.data() + t * n_in);
+          EXPECT_NEAR(y[t * n_out + r], ref,
+                      1e-4 * std::sqrt(static_cast<double>(n_in)) * (1 + std::fabs(ref)))
+              << dtype_name(type) << " n_in " << n_in << " row " << r << " token " << t;
+        }
+    }
+  }
+}
+
+TEST(Matmul, VecDotTypesFollowGgml) {
+  EXPECT_EQ(vec_dot_type(DType::kF16), DType::kF16);
+  EXPECT_EQ(vec_dot_type(DType::kBF16), DType::kBF16);
+  EXPECT_EQ(vec_dot_type(DType::kQ4_0), DType::kQ8_0);
+  EXPECT_EQ(vec_dot_type(DType::kMXFP4), DType::kQ8_0);
+  EXPECT_EQ(vec_dot_type(DType::kQ4_1), DType::kQ8_1);
+  EXPECT_EQ(vec_dot_type(DType::kQ6_K), DType::kQ8_K);
+  EXPECT_EQ(vec_dot_type(DType::kIQ4_XS), DType::kQ8_K);
+  EXPECT_FALSE(matmul_supports(DType::kIQ2_XXS));
+}
+
+TEST(Ops, RmsNormSoftmaxGelu) {
+  std::vector<float> x = {1, 2, 3, 4}, y(4);
+  rms_norm(x.data(), nullptr, 0.0f, 4, y.data());
+  const float s = 1.0f / std::sqrt(7.5f);
+  for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(y[i], x[i] * s);
+  std::vector<float> p = {0, std::log(3.0f)};
+  softmax(p.data(), 2);
+  EXPECT_NEAR(p[0], 0.25f, 1e-7);
+  EXPECT_NEAR(p[1], 0.75f, 1e-7);
+  EXPECT_EQ(gelu(-11.0f), 0.0f);
+  EXPECT_EQ(gelu(12.5f), 12.5f);
+  EXPECT_NEAR(gelu(1.0f), 0.8412f, 1e-3);
+  EXPECT_EQ(gelu(1.0f), round_f16(gelu(1.0f)));  // the table holds F16 values
+}
+
+TEST(Ops, RopeRotatesPairs) {
+  RopeParams p;
+  p.n_dims = 4;
+  p.freq_base = 10000.0f;
+  std::vector<float> v = {1, 0, 1, 0};
+  rope(p, 0, v.data(), 1, 4);
+  EXPECT_FLOAT_EQ(v[0], 1);
+  EXPECT_FLOAT_EQ(v[1], 0);
+  rope(p, 1, v.data(), 1, 4);  // pair 0 by 1 rad, pair 1 by 0.01 rad
+  EXPECT_NEAR(v[0], std::cos(1.0f), 1e-6);
+  EXPECT_NEAR(v[1], std::sin(1.0f), 1e-6);
+  EXPECT_NEAR(v[3], std::sin(0.01f), 1e-6);
+  p.style = RopeStyle::kNeox;  // pairs (0, 2) and (1, 3)
+  std::vector<float> w = {1, 1, 0, 0};
+  rope(p, 1, w.data(), 1, 4);
+  EXPECT_NEAR(w[2], std::sin(1.0f), 1e-6);
+  EXPECT_NEAR(w[3], std::sin(0.01f), 1e-6);
+}
+
+TEST(Attention, SingleKeyCopiesValueAndWindowMasks) {
+  ThreadPool pool(2);
+  // Two positions, one head, dim 2: position 1 with window 1 sees only itself.
+  std::vector<float> k = {1, 0, 0, 1}, v = {10, 20, 30, 40};
+  KvView kv{DType::kF32,
+            DType::kF32,
+            reinterpret_cast<const uint8_t*>(k.data()),
+            reinterpret_cast<const uint8_t*>(v.data()),
+            8,
+            8};
+  AttentionParams ap;
+  ap.n_head = ap.n_head_kv = 1;
+  ap.head_dim_k = ap.head_dim_v = 2;
+  ap.window = 1;
+  std::vector<float> q = {5, 5, 5, 5}, out(4);
+  int32_t pos[2] = {0, 1};
+  attention(pool, ap, kv, q.data(), pos, 2, out.data());
+  EXPECT_FLOAT_EQ(out[0], 10);
+  EXPECT_FLOAT_EQ(out[2], 30);
+  EXPECT_FLOAT_EQ(out[3], 40);
+  ap.window = 0;
+  attention(pool, ap, kv, q.data(), pos, 2, out.data());
+  EXPECT_NEAR(out[2], 20, 1e-5);  // equal scores: the mean of both values
+}
+
+}  // namespace
+}  // namespace loupe::kernels
