@@ -4,7 +4,6 @@ BUILD_TYPE ?= Release
 LOUPE_WERROR ?= OFF
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLOUPE_WERROR=$(LOUPE_WERROR)
-DEMO_MODEL = $(BUILD)/stories-15m.q4_k_m.gguf
 
 .PHONY: run setup configure build build-cli test demo fuzz-build fuzz clean format
 
@@ -23,10 +22,10 @@ build: configure
 build-cli: configure
 	cmake --build $(BUILD) -j $(JOBS) --target loupe
 
-# Until `loupe demo` exists: synthesize a small random-weight model and inspect it.
+# The guided tour: synthesizes a small random-weight model (no download) and walks through
+# inspect, the rendered prompt, generation with probabilities and temperature.
 demo:
-	$(BUILD)/loupe synth --shape stories-15m --type q4_k_m -o $(DEMO_MODEL) --seed 1
-	$(BUILD)/loupe inspect $(DEMO_MODEL)
+	$(BUILD)/loupe demo
 
 # Build everything and run every test. Tests that need ../shared/testdata find it through
 # LOUPE_TESTDATA (default ../shared/testdata) and are reported as skipped without it.

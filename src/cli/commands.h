@@ -25,5 +25,7 @@ void add_tokenize(CLI::App& app);    // tokenize and detokenize
 void add_template(CLI::App& app);
 void add_logits(CLI::App& app);
 void add_run(CLI::App& app);
+void add_chat(CLI::App& app);
+void add_demo(CLI::App& app);
 
 }  // namespace loupe::cli

@@ -1,5 +1,6 @@
 // loupe: a local LLM lab bench. Subcommands live in cmd_*.cpp.
 #include <cstdio>
+#include <string_view>
 
 #include "commands.h"
 
@@ -28,6 +29,11 @@ int main(int argc, char** argv) {
   loupe::cli::add_template(app);
   loupe::cli::add_logits(app);
   loupe::cli::add_run(app);
+  loupe::cli::add_chat(app);
+  loupe::cli::add_demo(app);
+  // llama.cpp's two-letter short flag, which CLI11 cannot name.
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "-jf") argv[i] = const_cast<char*>("--json-schema-file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -219,8 +219,10 @@ TEST(Cli, RunCompletesAStory) {
   auto parsed = nlohmann::json::parse(j.out);
   EXPECT_EQ(parsed["tokens"].size(), 5u);
   EXPECT_TRUE(parsed["text"].is_string());
-  auto hot = testing::run_loupe({"run", "-m", model, "-p", "x", "--temp", "0.7"});
-  EXPECT_EQ(hot.exit_code, 1);
+  auto hot = testing::run_loupe({"run", "-m", model, "-p", "x", "--temp", "0.7", "--top-k", "-2"});
+  EXPECT_EQ(hot.exit_code, 0) << hot.err;
+  auto bad = testing::run_loupe({"run", "-m", model, "-p", "x", "--temp", "-1", "--samplers", "nope"});
+  EXPECT_EQ(bad.exit_code, 1);
 }
 
 }  // namespace

@@ -1,0 +1,287 @@
+#include "engine/generator.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "sample/grammar.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loupe::engine {
+namespace {
+
+// Prompt tokens evaluated per batch: large enough for batched matmuls, small enough that a
+// cancel request is seen promptly and activations stay modest.
+constexpr size_t kPrefillChunk = 512;
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::kEog:
+      return "eog";
+    case StopReason::kStopString:
+      return "stop";
+    case StopReason::kLength:
+      return "length";
+    case StopReason::kContext:
+      return "context";
+    case StopReason::kCancelled:
+      return "cancelled";
+    case StopReason::kCount:
+      break;
+  }
+  return "?";
+}
+
+const char* finish_reason(StopReason reason) {
+  switch (reason) {
+    case StopReason::kEog:
+    case StopReason::kStopString:
+      return "stop";
+    case StopReason::kLength:
+    case StopReason::kContext:
+      return "length";
+    case StopReason::kCancelled:
+      return "cancelled";
+    case StopReason::kCount:
+      break;
+  }
+  return "?";
+}
+
+double Timings::prompt_per_second() const {
+  return prompt_ms > 0.0 ? 1e3 * static_cast<double>(prompt_n) / prompt_ms : 0.0;
+}
+
+double Timings::predicted_per_second() const {
+  return predicted_ms > 0.0 ? 1e3 * static_cast<double>(predicted_n) / predicted_ms : 0.0;
+}
+
+nlohmann::json Timings::to_json() const {
+  auto per_token = [](double ms, int64_t n) { return n > 0 ? ms / static_cast<double>(n) : 0.0; };
+  return {{"cache_n", cache_n},
+          {"prompt_n", prompt_n},
+          {"prompt_ms", prompt_ms},
+          {"prompt_per_token_ms", per_token(prompt_ms, prompt_n)},
+          {"prompt_per_second", prompt_per_second()},
+          {"predicted_n", predicted_n},
+          {"predicted_ms", predicted_ms},
+          {"predicted_per_token_ms", per_token(predicted_ms, predicted_n)},
+          {"predicted_per_second", predicted_per_second()}};
+}
+
+StopScan scan_stop_strings(std::string_view pending, const std::vector<std::string>& stops) {
+  StopScan scan;
+  scan.release = pending.size();
+  for (size_t k = 0; k < stops.size(); ++k) {
+    const std::string& s = stops[k];
+    if (s.empty()) continue;
+    const size_t at = pending.find(s);
+    if (at != std::string_view::npos && (scan.match == std::string::npos || at < scan.match)) {
+      scan.match = at;
+      scan.match_index = k;
+    }
+  }
+  if (scan.match != std::string::npos) {
+    scan.release = scan.match;
+    return scan;
+  }
+  // Hold back the longest tail that a stop string begins with: the next token may complete it.
+  size_t hold = 0;
+  for (const std::string& s : stops) {
+    for (size_t n = std::min(s.size() - (s.empty() ? 0 : 1), pending.size()); n > hold; --n) {
+      if (pending.substr(pending.size() - n) == std::string_view(s).substr(0, n)) {
+        hold = n;
+        break;
+      }
+    }
+  }
+  scan.release = pending.size() - hold;
+  return scan;
+}
+
+Expected<std::unique_ptr<Generator>> Generator::create(const Model& model,
+                                                       const runtime::RunParams& params) {
+  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session,
+                         runtime::Session::create(model.weights(), params));
+  std::unique_ptr<Generator> g(new Generator(model, std::move(session)));
+  g->logits_.resize(static_cast<size_t>(g->session_->n_vocab()));
+  return g;
+}
+
+void Generator::reset() {
+  session_->reset();
+  cached_.clear();
+}
+
+Status Generator::prefill(std::span<const int32_t> prompt, size_t from,
+                          const std::atomic<bool>* cancel, bool& cancelled) {
+  for (size_t at = from; at < prompt.size(); at += kPrefillChunk) {
+    if (cancel != nullptr && cancel->load()) {
+      cancelled = true;
+      return Status();
+    }
+    const size_t n = std::min(kPrefillChunk, prompt.size() - at);
+    const bool last = at + n == prompt.size();
+    const int64_t row = static_cast<int64_t>(n) - 1;
+    LOUPE_TRY(session_->eval(prompt.subspan(at, n),
+                             last ? std::span<const int64_t>(&row, 1) : std::span<const int64_t>(),
+                             last ? logits_.data() : nullptr));
+    cached_.insert(cached_.end(), prompt.begin() + static_cast<std::ptrdiff_t>(at),
+                   prompt.begin() + static_cast<std::ptrdiff_t>(at + n));
+  }
+  return Status();
+}
+
+Expected<GenerateResult> Generator::generate(const GenerateRequest& req,
+                                             const TokenCallback& on_token) {
+  const tokenizer::Tokenizer& tok = model_.tokenizer();
+  const int64_t n_ctx = session_->n_ctx();
+  if (req.prompt.empty())
+    return make_error(ErrorCode::kInvalidArgument, "the prompt is empty: nothing to continue");
+  for (size_t i = 0; i < req.prompt.size(); ++i)
+    if (!tok.valid(req.prompt[i]))
+      return make_error(ErrorCode::kInvalidArgument,
+                        "prompt token {} (at position {}) is outside the vocabulary of {} tokens",
+                        req.prompt[i], i, tok.n_vocab());
+  if (static_cast<int64_t>(req.prompt.size()) > n_ctx)
+    return make_error(ErrorCode::kOutOfRange,
+                      "the prompt has {} tokens, more than the context size {}: shorten it or "
+                      "raise the context with -c",
+                      req.prompt.size(), n_ctx);
+
+  std::shared_ptr<const sample::Grammar> grammar;
+  if (!req.grammar.empty()) {
+    auto parsed = sample::Grammar::parse(req.grammar);
+    if (!parsed) return parsed.status().with_context("grammar");
+    grammar = std::make_shared<const sample::Grammar>(std::move(*parsed));
+  }
+  LOUPE_ASSIGN_OR_RETURN(
+      sample::SamplerChain chain,
+      sample::SamplerChain::create(req.sampler, model_.chain_setup(n_ctx, grammar)));
+  // Penalties and DRY look at the prompt too, as llama.cpp feeds it to the sampler.
+  for (int32_t t : req.prompt) LOUPE_TRY(chain.accept(t, /*is_generated=*/false));
+
+  GenerateResult res;
+  res.seed = chain.seed();
+  res.n_prompt = static_cast<int64_t>(req.prompt.size());
+
+  // Keep the KV cache when the prompt extends what it holds (the next turn of a chat).
+  // A prompt that diverges earlier is evaluated from the start: the runtime cannot yet
+  // rewind a sequence to a shorter prefix (and recurrent layers never could).
+  size_t reuse = 0;
+  if (cached_.size() < req.prompt.size() &&
+      std::equal(cached_.begin(), cached_.end(), req.prompt.begin()) &&
+      session_->n_past() == static_cast<int64_t>(cached_.size())) {
+    reuse = cached_.size();
+  } else {
+    reset();
+  }
+  res.timings.cache_n = static_cast<int64_t>(reuse);
+  res.timings.prompt_n = static_cast<int64_t>(req.prompt.size() - reuse);
+
+  const auto t_prefill = std::chrono::steady_clock::now();
+  bool cancelled = false;
+  if (Status st = prefill(req.prompt, reuse, req.cancel, cancelled); !st.ok()) {
+    reset();
+    return st;
+  }
+  res.timings.prompt_ms = ms_since(t_prefill);
+  if (cancelled) {
+    res.stop_reason = StopReason::kCancelled;
+    return res;
+  }
+
+  const auto t_decode = std::chrono::steady_clock::now();
+  tokenizer::StreamDecoder decoder(tok);
+  std::string pending;  // decoded text not yet released (a possible stop string)
+  res.stop_reason = StopReason::kLength;
+  for (int64_t i = 0; req.n_predict < 0 || i < req.n_predict; ++i) {
+    if (req.cancel != nullptr && req.cancel->load()) {
+      res.stop_reason = StopReason::kCancelled;
+      break;
+    }
+    sample::SampleOptions options;
+    options.n_remaining = req.n_predict < 0 ? -1 : static_cast<int32_t>(req.n_predict - i);
+    auto sampled = chain.sample(logits_, options);
+    if (!sampled) return sampled.status();
+    const int32_t token = sampled->token;
+    if (!req.sampler.ignore_eos && tok.is_eog(token)) {
+      res.stop_reason = StopReason::kEog;
+      break;
+    }
+    LOUPE_TRY(chain.accept(token, /*is_generated=*/true));
+    res.tokens.push_back(token);
+    if (req.n_logprobs >= 0)
+      res.logprobs.push_back(sample::compute_logprobs(logits_, token, req.n_logprobs, &*sampled));
+
+    const std::string piece = tok.token_to_piece(token, /*special=*/false);
+    pending += decoder.push(token);
+    const StopScan scan = scan_stop_strings(pending, req.stop);
+    const std::string released = pending.substr(0, scan.release);
+    pending.erase(0, scan.release);
+    res.text += released;
+    bool go_on = true;
+    if (on_token) {
+      TokenEvent ev;
+      ev.index = i;
+      ev.token = token;
+      ev.piece = piece;
+      ev.text = released;
+      ev.prob = sampled->prob;
+      ev.logprobs = req.n_logprobs >= 0 ? &res.logprobs.back() : nullptr;
+      go_on = on_token(ev);
+    }
+    if (scan.match != std::string::npos) {
+      res.stop_reason = StopReason::kStopString;
+      res.stop_string = req.stop[scan.match_index];
+      pending.clear();
+      break;
+    }
+    if (!go_on) {
+      res.stop_reason = StopReason::kCancelled;
+      break;
+    }
+    if (req.n_predict >= 0 && i + 1 >= req.n_predict) break;
+    if (session_->n_past() >= n_ctx) {
+      res.stop_reason = StopReason::kContext;
+      break;
+    }
+    const int64_t row = 0;
+    if (Status st = session_->eval(std::span<const int32_t>(&token, 1),
+                                   std::span<const int64_t>(&row, 1), logits_.data());
+        !st.ok()) {
+      reset();
+      return st;
+    }
+    cached_.push_back(token);
+  }
+  if (res.stop_reason != StopReason::kStopString) {
+    pending += decoder.flush();
+    if (!pending.empty()) {
+      res.text += pending;
+      if (on_token) {
+        TokenEvent ev;
+        ev.index = static_cast<int64_t>(res.tokens.size());
+        ev.text = pending;
+        on_token(ev);
+      }
+    }
+  }
+  res.timings.predicted_n = static_cast<int64_t>(res.tokens.size());
+  res.timings.predicted_ms = ms_since(t_decode);
+
+  if (grammar && res.stop_reason == StopReason::kLength && chain.grammar() != nullptr &&
+      !chain.grammar()->accepting())
+    return make_error(ErrorCode::kOutOfRange,
+                      "the output is not complete under the grammar after {} tokens (-n); it "
+                      "still needs at least \"{}\": raise -n",
+                      res.tokens.size(), chain.grammar()->shortest_completion());
+  return res;
+}
+
+}  // namespace loupe::engine
