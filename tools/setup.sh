@@ -3,7 +3,8 @@
 set -euo pipefail
 
 packages=(g++ make cmake ninja-build pkg-config libssl-dev libfmt-dev nlohmann-json3-dev libpcre2-dev
-          libcli11-dev libgtest-dev libreadline-dev clang libclang-rt-14-dev)
+          libcli11-dev libgtest-dev libreadline-dev libcpp-httplib-dev libsqlite3-dev
+          clang libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do
