@@ -1,0 +1,131 @@
+// `loupe serve`: the OpenAI-compatible HTTP API over a model (src/server).
+//
+//   loupe serve -m MODEL [--alias NAME] [--host 127.0.0.1] [--port 8080] [-c N] [-t N]
+//               [--api-key KEY] [--data DIR] [--no-store] [--max-body BYTES]
+//
+// `loupe sessions list|show ID|delete ID [--data DIR]`: the conversations it stored.
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "server/server.h"
+#include "store/store.h"
+
+namespace loupe::cli {
+namespace {
+
+std::string iso_time(int64_t t) {
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm = {};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+struct SessionsOptions {
+  std::string data;
+  int64_t id = 0;
+};
+
+Expected<std::unique_ptr<store::Store>> open_store(const std::string& data) {
+  return store::Store::open(data.empty() ? store::default_data_dir() : data);
+}
+
+int run_list(const SessionsOptions& o) {
+  auto st = open_store(o.data);
+  if (!st) return report(st.status());
+  auto list = (*st)->list();
+  if (!list) return report(list.status());
+  for (const auto& c : *list)
+    std::printf("%lld\t%s\t%s\t%lld messages\t%s\n", static_cast<long long>(c.id),
+                iso_time(c.updated_at).c_str(), c.model.c_str(),
+                static_cast<long long>(c.n_messages), c.title.c_str());
+  return kExitOk;
+}
+
+int run_show(const SessionsOptions& o) {
+  auto st = open_store(o.data);
+  if (!st) return report(st.status());
+  auto c = (*st)->get(o.id);
+  if (!c) return report(c.status());
+  if (!c->has_value())
+    return report(make_error(ErrorCode::kNotFound, "no conversation {} in {}", o.id,
+                             (*st)->path()));
+  const store::Conversation& conv = **c;
+  std::printf("conversation %lld  model %s  created %s  updated %s\n",
+              static_cast<long long>(conv.summary.id), conv.summary.model.c_str(),
+              iso_time(conv.summary.created_at).c_str(),
+              iso_time(conv.summary.updated_at).c_str());
+  for (const auto& m : conv.messages)
+    std::printf("\n[%s]\n%s\n", m.role.c_str(), m.content.c_str());
+  for (const auto& e : conv.exchanges)
+    std::printf("\nexchange %lld  %s  model_sha256 %s  template %s  seed %lld  finish %s  "
+                "prompt %lld  completion %lld  loupe %s\n  sampler %s\n  timings %s\n",
+                static_cast<long long>(e.id), iso_time(e.created_at).c_str(),
+                e.model_sha256.c_str(), e.template_hash.c_str(), static_cast<long long>(e.seed),
+                e.finish_reason.c_str(), static_cast<long long>(e.prompt_tokens),
+                static_cast<long long>(e.completion_tokens), e.loupe_version.c_str(),
+                e.sampler_json.c_str(), e.timings_json.c_str());
+  return kExitOk;
+}
+
+int run_delete(const SessionsOptions& o) {
+  auto st = open_store(o.data);
+  if (!st) return report(st.status());
+  auto deleted = (*st)->remove(o.id);
+  if (!deleted) return report(deleted.status());
+  if (!*deleted)
+    return report(make_error(ErrorCode::kNotFound, "no conversation {} in {}", o.id,
+                             (*st)->path()));
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app) {
+  auto opt = std::make_shared<server::ServerOptions>();
+  CLI::App* c = app.add_subcommand(
+      "serve", "Serve a model over the OpenAI API on loopback, storing every exchange");
+  c->add_option("-m,--model", opt->model_path, "GGUF model")->required();
+  c->add_option("--alias", opt->alias, "Model id (default: the file name without .gguf)");
+  c->add_option("--host", opt->host, "Address to bind (non-loopback needs --api-key)")
+      ->capture_default_str();
+  c->add_option("--port", opt->port, "TCP port")->capture_default_str();
+  c->add_option("-c,--ctx-size", opt->n_ctx,
+                "Context size in tokens, 0 = min(training context, 4096)")
+      ->capture_default_str();
+  c->add_option("-t,--threads", opt->threads, "Threads (default: all cores)");
+  c->add_option("--api-key", opt->api_key, "Require Authorization: Bearer KEY");
+  c->add_option("--data", opt->data_dir,
+                "Session store directory (default $XDG_DATA_HOME/loupe)");
+  c->add_flag("--no-store", opt->no_store, "Do not store exchanges");
+  c->add_option("--max-body", opt->max_body, "Largest request body in bytes")
+      ->capture_default_str();
+  c->callback([opt] {
+    opt->version = LOUPE_VERSION;
+    Status s = server::serve(*opt);
+    exit_status() = s.ok() ? kExitOk : report(s);
+  });
+
+  auto so = std::make_shared<SessionsOptions>();
+  CLI::App* s = app.add_subcommand("sessions", "Conversations stored by `loupe serve`");
+  s->require_subcommand(1);
+  CLI::App* list = s->add_subcommand("list", "One line per conversation, newest first");
+  list->add_option("--data", so->data, "Session store directory");
+  list->callback([so] { exit_status() = run_list(*so); });
+  CLI::App* show = s->add_subcommand("show", "Messages and provenance of a conversation");
+  show->add_option("id", so->id, "Conversation id")->required();
+  show->add_option("--data", so->data, "Session store directory");
+  show->callback([so] { exit_status() = run_show(*so); });
+  CLI::App* del = s->add_subcommand("delete", "Delete a conversation");
+  del->add_option("id", so->id, "Conversation id")->required();
+  del->add_option("--data", so->data, "Session store directory");
+  del->callback([so] { exit_status() = run_delete(*so); });
+}
+
+}  // namespace loupe::cli
