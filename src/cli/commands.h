@@ -27,6 +27,7 @@ void add_logits(CLI::App& app);
 void add_run(CLI::App& app);
 void add_chat(CLI::App& app);
 void add_demo(CLI::App& app);
+void add_bench(CLI::App& app);
 void add_serve(CLI::App& app);   // serve and sessions
 
 }  // namespace loupe::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   loupe::cli::add_run(app);
   loupe::cli::add_chat(app);
   loupe::cli::add_demo(app);
+  loupe::cli::add_bench(app);
   loupe::cli::add_serve(app);
   // llama.cpp's two-letter short flag, which CLI11 cannot name.
   for (int i = 1; i < argc; ++i)

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/matmul_isa.h"
+#include "simd/cpu.h"
 #include "tensor/blocks.h"
 #include "tensor/quant.h"
 
@@ -483,11 +485,11 @@ bool matmul_supports(DType weight) {
   return path_of(weight) != Path::kNone;
 }
 
-void matmul(ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tokens, float* y,
-            int64_t y_stride) {
-  assert(matmul_supports(w.type));
-  if (y_stride == 0) y_stride = w.n_out;
-  if (n_tokens <= 0 || w.n_out <= 0) return;
+namespace {
+
+// The scalar twin: every row decoded to integer codes once, dotted with each token.
+void matmul_scalar(ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tokens, float* y,
+                   int64_t y_stride) {
   Activations a;
   convert(w.type, x, n_tokens, w.n_in, a);
   // Chunks of at least ~64K multiply-adds keep the pool's hand-off cheap.
@@ -498,6 +500,53 @@ void matmul(ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tokens,
       decode_row(w.type, w.data + static_cast<size_t>(r) * w.row_stride, w.n_in, row);
       for (int64_t t = 0; t < n_tokens; ++t) y[t * y_stride + r] = dot(row, a, t);
     }
+  });
+}
+
+isa::WeightKernel fast_kernel(DType type) {
+  switch (simd::active_isa()) {
+    case simd::Isa::kAvx512:
+      return isa::avx512_kernel(type);
+    case simd::Isa::kAvx2:
+      return isa::avx2_kernel(type);
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+void matmul(ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tokens, float* y,
+            int64_t y_stride) {
+  assert(matmul_supports(w.type));
+  if (y_stride == 0) y_stride = w.n_out;
+  if (n_tokens <= 0 || w.n_out <= 0) return;
+  const isa::WeightKernel k = fast_kernel(w.type);
+  if (!k) {
+    matmul_scalar(pool, w, x, n_tokens, y, y_stride);
+    return;
+  }
+  // Activations converted once per matmul (per token row, so any batch converts a token
+  // the same way), then every output row against them.
+  thread_local std::vector<uint8_t> act;
+  const size_t row_bytes = k.act_row_bytes(w.n_in);
+  if (act.size() < row_bytes * static_cast<size_t>(n_tokens))
+    act.resize(row_bytes * static_cast<size_t>(n_tokens));
+  uint8_t* act_data = act.data();
+  const int64_t n_in = w.n_in;
+  pool.parallel_for(n_tokens, std::max<int64_t>(1, 16384 / n_in), [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t)
+      k.convert(x + t * n_in, n_in, act_data + static_cast<size_t>(t) * row_bytes);
+  });
+  const isa::ActView a{act_data, row_bytes, n_tokens};
+  // One token: chunks of ~64K multiply-adds. A batch: row blocks small enough to balance
+  // the threads, large enough that a block of tokens' activations is reused from L2.
+  const int64_t grain =
+      n_tokens < 8
+          ? std::max<int64_t>(1, 65536 / std::max<int64_t>(1, n_in * n_tokens))
+          : std::clamp<int64_t>(w.n_out / (4 * pool.n_threads()), 1, 32);
+  pool.parallel_for(w.n_out, grain, [&](int64_t begin, int64_t end) {
+    k.rows(w, a, begin, end, y, y_stride);
   });
 }
 

@@ -10,6 +10,7 @@
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "simd/cpu.h"
 #include "tensor/quant.h"
 
 namespace loupe::kernels {
@@ -53,6 +54,81 @@ TEST(Matmul, EveryWeightTypeMatchesTheReference) {
         }
     }
   }
+}
+
+// Restores the dispatch level a test forced.
+struct IsaGuard {
+  simd::Isa saved = simd::active_isa();
+  ~IsaGuard() { simd::set_isa(saved); }
+};
+
+std::vector<simd::Isa> supported_isas() {
+  std::vector<simd::Isa> v;
+  for (int i = 0; i < static_cast<int>(simd::Isa::kCount); ++i)
+    if (simd::isa_supported(static_cast<simd::Isa>(i))) v.push_back(static_cast<simd::Isa>(i));
+  return v;
+}
+
+// Every ISA this machine offers (forced in turn), every weight type, row lengths from one
+// block up to 2N+1 blocks, 1..9 tokens (full register tiles and every remainder), weights
+// and activations at odd addresses: against the double-precision reference; and each
+// token's outputs are bit-identical whether it is alone or in a batch, on 1 or 3 threads.
+TEST(Matmul, EveryIsaEveryTypeMatchesReferenceAndBatchesAgree) {
+  IsaGuard guard;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  ThreadPool pool1(1), pool3(3);
+  for (simd::Isa isa : supported_isas()) {
+    ASSERT_TRUE(simd::set_isa(isa));
+    for (DType type : kWeightTypes) {
+      const int64_t bs = dtype_traits(type).block_size;
+      const std::vector<int64_t> lengths =
+          bs == 1 ? std::vector<int64_t>{1, 7, 8, 31, 33, 64, 100, 257}
+                  : std::vector<int64_t>{bs, 2 * bs, 3 * bs, 5 * bs, 9 * bs};
+      for (int64_t n_in : lengths) {
+        const int64_t n_out = 5, n_tokens = 9;
+        std::vector<float> wf(static_cast<size_t>(n_in * n_out));
+        std::vector<float> xs(static_cast<size_t>(n_in * n_tokens) + 1);
+        for (float& v : wf) v = dist(rng);
+        for (float& v : xs) v = dist(rng);
+        const float* x = xs.data() + 1;  // activations at an odd float address
+        const size_t row = dtype_row_size(type, n_in);
+        std::vector<uint8_t> storage(row * static_cast<size_t>(n_out) + 3);
+        uint8_t* data = storage.data() + 3;  // weights at an odd byte address
+        for (int64_t r = 0; r < n_out; ++r)
+          quantize_row_ref(type, wf.data() + r * n_in, data + r * row, n_in);
+        Matrix m{type, data, n_in, n_out, row};
+        std::vector<float> batch(static_cast<size_t>(n_out * n_tokens)),
+            batch3(batch.size());
+        matmul(pool1, m, x, n_tokens, batch.data());
+        matmul(pool3, m, x, n_tokens, batch3.data());
+        EXPECT_EQ(batch, batch3) << simd::isa_name(isa) << " " << dtype_name(type) << " n_in " << n_in;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          std::vector<float> alone(static_cast<size_t>(n_out));
+          matmul(pool3, m, x + t * n_in, 1, alone.data());
+          for (int64_t r = 0; r < n_out; ++r) {
+            EXPECT_EQ(alone[r], batch[t * n_out + r])
+                << simd::isa_name(isa) << " " << dtype_name(type) << " n_in " << n_in << " token "
+                << t << " row " << r;
+            const float ref = matvec_row_ref(m, r, x + t * n_in);
+            EXPECT_NEAR(alone[r], ref,
+                        1e-4 * std::sqrt(static_cast<double>(n_in)) * (1 + std::fabs(ref)))
+                << simd::isa_name(isa) << " " << dtype_name(type) << " n_in " << n_in << " row "
+                << r << " token " << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Simd, ForcingALevelTheCpuLacksFails) {
+  IsaGuard guard;
+  EXPECT_TRUE(simd::set_isa(simd::Isa::kScalar));
+  EXPECT_EQ(simd::active_isa(), simd::Isa::kScalar);
+  EXPECT_EQ(simd::parse_isa("avx512"), simd::Isa::kAvx512);
+  EXPECT_EQ(simd::parse_isa("neon9"), simd::Isa::kCount);
+  EXPECT_FALSE(simd::set_isa(simd::Isa::kCount));
 }
 
 TEST(Matmul, VecDotTypesFollowGgml) {
