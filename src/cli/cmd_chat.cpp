@@ -627,16 +627,9 @@ int run_chat(const ChatOptions& opt) {
                              "grammars are for `loupe run`; chat replies are unconstrained"));
   auto model = engine::Model::load(opt.model);
   if (!model) return report(model.status());
-  runtime::RunParams params;
-  params.n_threads = opt.threads;
-  params.n_ctx = opt.n_ctx;
-  auto ck = parse_cache_type(opt.cache_type_k, "--cache-type-k");
-  if (!ck) return report(ck.status());
-  auto cv = parse_cache_type(opt.cache_type_v, "--cache-type-v");
-  if (!cv) return report(cv.status());
-  params.cache_type_k = *ck;
-  params.cache_type_v = *cv;
-  auto gen = engine::Generator::create(**model, params);
+  auto params = make_run_params(opt.threads, opt.n_ctx, opt.cache_type_k, opt.cache_type_v);
+  if (!params) return report(params.status());
+  auto gen = engine::Generator::create(**model, *params);
   if (!gen) return report(gen.status());
   engine::ChatFormat format = *engine::chat_format(**model, /*allow_fallback=*/true);
   if (!format.fallback && !(*model)->chat_template()->has_value())

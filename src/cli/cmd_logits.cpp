@@ -49,18 +49,13 @@ int run_logits(const LogitsOptions& opt) {
     return report(make_error(ErrorCode::kInvalidArgument, "--tokens: no token ids given"));
   auto rows = parse_positions(opt.positions, static_cast<int64_t>(tokens->size()));
   if (!rows) return report(rows.status());
-  runtime::RunParams params;
-  params.n_threads = opt.threads;
-  auto ck = parse_cache_type(opt.cache_type_k, "--cache-type-k");
-  if (!ck) return report(ck.status());
-  auto cv = parse_cache_type(opt.cache_type_v, "--cache-type-v");
-  if (!cv) return report(cv.status());
-  params.cache_type_k = *ck;
-  params.cache_type_v = *cv;
+  // The context is exactly the batch: logits come from one pass over an empty cache.
+  auto params = make_run_params(opt.threads, static_cast<int64_t>(tokens->size()),
+                                opt.cache_type_k, opt.cache_type_v);
+  if (!params) return report(params.status());
   auto model = model::load_model(opt.model);
   if (!model) return report(model.status());
-  params.n_ctx = static_cast<int64_t>(tokens->size());
-  auto session = runtime::Session::create(**model, params);
+  auto session = runtime::Session::create(**model, *params);
   if (!session) return report(session.status());
   const int64_t n_vocab = (*session)->n_vocab();
   std::vector<float> logits(rows->size() * static_cast<size_t>(n_vocab));

@@ -116,16 +116,9 @@ int run_run(const RunOptions& opt) {
   auto prompt = build_prompt(opt, **model);
   if (!prompt) return report(prompt.status());
 
-  runtime::RunParams params;
-  params.n_threads = opt.threads;
-  params.n_ctx = opt.n_ctx;
-  auto ck = parse_cache_type(opt.cache_type_k, "--cache-type-k");
-  if (!ck) return report(ck.status());
-  auto cv = parse_cache_type(opt.cache_type_v, "--cache-type-v");
-  if (!cv) return report(cv.status());
-  params.cache_type_k = *ck;
-  params.cache_type_v = *cv;
-  auto gen = engine::Generator::create(**model, params);
+  auto params = make_run_params(opt.threads, opt.n_ctx, opt.cache_type_k, opt.cache_type_v);
+  if (!params) return report(params.status());
+  auto gen = engine::Generator::create(**model, *params);
   if (!gen) return report(gen.status());
 
   const bool color = !opt.json && stdout_color();
@@ -203,7 +196,7 @@ int run_run(const RunOptions& opt) {
       j["logprobs"] = {{"content", std::move(content)}};
     }
     nlohmann::ordered_json timings = result->timings.to_json();
-    timings["n_threads"] = params.n_threads > 0 ? params.n_threads : ThreadPool::default_threads();
+    timings["n_threads"] = params->n_threads > 0 ? params->n_threads : ThreadPool::default_threads();
     j["timings"] = std::move(timings);
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (opt.show_alternatives) {

@@ -43,4 +43,15 @@ int32_t argmax(const float* v, int64_t n) {
   return static_cast<int32_t>(best);
 }
 
+Expected<runtime::RunParams> make_run_params(int n_threads, int64_t n_ctx,
+                                             const std::string& cache_type_k,
+                                             const std::string& cache_type_v) {
+  runtime::RunParams params;
+  params.n_threads = n_threads;
+  params.n_ctx = n_ctx;
+  LOUPE_ASSIGN_OR_RETURN(params.cache_type_k, parse_cache_type(cache_type_k, "--cache-type-k"));
+  LOUPE_ASSIGN_OR_RETURN(params.cache_type_v, parse_cache_type(cache_type_v, "--cache-type-v"));
+  return params;
+}
+
 }  // namespace loupe::cli

@@ -14,6 +14,10 @@ namespace loupe::cli {
 Expected<std::vector<int32_t>> parse_token_list(const std::string& text);
 // "f16" / "f32" / "q8_0" (case-insensitive) -> cache type.
 Expected<DType> parse_cache_type(const std::string& text, const char* flag);
+// RunParams from the shared flags -t, -c and --cache-type-k/-v; errors name the bad flag.
+Expected<runtime::RunParams> make_run_params(int n_threads, int64_t n_ctx,
+                                             const std::string& cache_type_k,
+                                             const std::string& cache_type_v);
 // Index of the largest value, the lowest index on ties.
 int32_t argmax(const float* v, int64_t n);
 
