@@ -23,4 +23,23 @@ inline int clamp_int(int v, int lo, int hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
 
+// The element of largest magnitude (the first one on ties) and that magnitude: ggml's
+// quantizers scale by the signed value so the extreme maps exactly onto an end code.
+struct SignedMax {
+  float amax = 0;  // |max|
+  float max = 0;   // the element itself, sign kept
+};
+
+inline SignedMax signed_absmax(const float* x, int n) {
+  SignedMax m;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > m.amax) {
+      m.amax = ax;
+      m.max = x[i];
+    }
+  }
+  return m;
+}
+
 }  // namespace loupe::quant_detail

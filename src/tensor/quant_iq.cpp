@@ -18,6 +18,7 @@ namespace {
 
 using quant_detail::clamp_int;
 using quant_detail::nearest_int;
+using quant_detail::signed_absmax;
 
 constexpr float kGroupMaxEps = 1e-15f;  // GROUP_MAX_EPS
 constexpr int kIq4Tries = 7;            // ntry of quantize_iq4_nl / quantize_iq4_xs
@@ -56,14 +57,7 @@ void quantize_iq4_super_block(int n_super, const float* x, uint16_t* d_out, uint
     const float* xb = x + ib * kBlock;
     uint8_t* lb = L + ib * kBlock;
     for (int j = 0; j < kBlock; ++j) weight[j] = xb[j] * xb[j];
-    float amax = 0, max = 0;
-    for (int j = 0; j < kBlock; ++j) {
-      const float ax = std::fabs(xb[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = xb[j];
-      }
-    }
+    const auto [amax, max] = signed_absmax(xb, kBlock);
     if (amax < kGroupMaxEps) {
       scales[ib] = 0;
       continue;

@@ -20,6 +20,7 @@ namespace {
 
 using quant_detail::clamp_int;
 using quant_detail::nearest_int;
+using quant_detail::signed_absmax;
 
 constexpr float kGroupMaxEps = 1e-15f;  // GROUP_MAX_EPS: groups below are all-zero
 
@@ -99,15 +100,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* weights, uint8
 // starting from round(x * -nmax / max) and then moving single codes while that increases
 // (sum w x l)^2 / (sum w l^2) with w = x^2, up to 5 sweeps. Returns the scale.
 float fit_scale_q3(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0;
-  float amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const auto [amax, max] = signed_absmax(x, n);
   if (amax < kGroupMaxEps) {
     std::memset(L, 0, static_cast<size_t>(n));
     return 0.f;
@@ -153,15 +146,7 @@ float fit_scale_q3(int n, int nmax, const float* x, int8_t* L) {
 // (offset by nmax) for the best of 19 candidate scales -(nmax + 0.1 * is) / max, each with
 // its least-squares scale. Returns the scale.
 float fit_scale_qx(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0;
-  float amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const auto [amax, max] = signed_absmax(x, n);
   if (amax < kGroupMaxEps) {
     std::memset(L, 0, static_cast<size_t>(n));
     return 0.f;
@@ -469,15 +454,7 @@ void quantize_row_q6_k_ref(const float* x, BlockQ6_K* y, int64_t n) {
 void quantize_row_q8_k_ref(const float* x, BlockQ8_K* y, int64_t n) {
   assert(n % kQkK == 0);
   for (int64_t i = 0; i < n / kQkK; ++i, x += kQkK) {
-    float max = 0;
-    float amax = 0;
-    for (int j = 0; j < kQkK; ++j) {
-      const float ax = std::fabs(x[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = x[j];
-      }
-    }
+    const auto [amax, max] = signed_absmax(x, kQkK);
     if (!amax) {
       std::memset(&y[i], 0, sizeof(y[i]));
       continue;

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "sample_options.h"
 #include "sample/grammar.h"
 #include "sample/grammar_matcher.h"
 #include "sample/sampler.h"
@@ -11,15 +12,7 @@
 namespace loupe::sample {
 namespace {
 
-SampleOptions opts(bool record = false, int32_t record_top = 0, int32_t n_remaining = -1,
-                   bool grammar_first = false) {
-  SampleOptions o;
-  o.record_stages = record;
-  o.record_top = record_top;
-  o.n_remaining = n_remaining;
-  o.grammar_first = grammar_first;
-  return o;
-}
+using testing::opts;
 
 constexpr int32_t kEog = 256;
 

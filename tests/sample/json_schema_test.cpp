@@ -12,21 +12,14 @@
 #include "common/testdata.h"
 #include "gguf/file.h"
 #include "model/vocab_load.h"
+#include "sample_options.h"
 #include "sample/json_schema.h"
 #include "sample/sampler.h"
 
 namespace loupe::sample {
 namespace {
 
-SampleOptions opts(bool record = false, int32_t record_top = 0, int32_t n_remaining = -1,
-                   bool grammar_first = false) {
-  SampleOptions o;
-  o.record_stages = record;
-  o.record_top = record_top;
-  o.n_remaining = n_remaining;
-  o.grammar_first = grammar_first;
-  return o;
-}
+using testing::opts;
 
 using Json = nlohmann::ordered_json;
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/thread_pool.h"
+#include "sample_options.h"
 #include "sample/logprobs.h"
 #include "sample/sampler.h"
 
@@ -21,15 +22,7 @@ ChainSetup with_vocab(int32_t n_vocab) {
   return s;
 }
 
-SampleOptions opts(bool record = false, int32_t record_top = 0, int32_t n_remaining = -1,
-                   bool grammar_first = false) {
-  SampleOptions o;
-  o.record_stages = record;
-  o.record_top = record_top;
-  o.n_remaining = n_remaining;
-  o.grammar_first = grammar_first;
-  return o;
-}
+using testing::opts;
 
 std::vector<float> logits_of(const std::vector<float>& probs) {
   std::vector<float> out;
