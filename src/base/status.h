@@ -19,6 +19,7 @@ enum class ErrorCode {
   kCorrupt,          // a file's bytes contradict its format
   kUnsupported,      // valid but not implemented here
   kOutOfRange,       // a limit was exceeded (context, size)
+  kUnavailable,      // busy right now (a full request queue): retry later
   kInternal,
   kCount
 };

@@ -1,7 +1,9 @@
 // `loupe serve`: the OpenAI-compatible HTTP API over a model (src/server).
 //
-//   loupe serve -m MODEL [--alias NAME] [--host 127.0.0.1] [--port 8080] [-c N] [-t N]
-//               [--api-key KEY] [--data DIR] [--no-store] [--max-body BYTES]
+//   loupe serve -m MODEL [-m MODEL ...] [--alias NAME ...] [--host 127.0.0.1] [--port 8080]
+//               [--parallel N] [-c N] [-t N] [--api-key KEY] [--cors-origin ORIGIN]
+//               [--data DIR] [--no-store] [--max-body BYTES] [--max-tokens N]
+//               [--pooling mean|last|cls]
 //
 // `loupe sessions list|show ID|delete ID [--data DIR]`: the conversations it stored.
 #include <cstdio>
@@ -91,8 +93,9 @@ void add_serve(CLI::App& app) {
   auto opt = std::make_shared<server::ServerOptions>();
   CLI::App* c = app.add_subcommand(
       "serve", "Serve a model over the OpenAI API on loopback, storing every exchange");
-  c->add_option("-m,--model", opt->model_path, "GGUF model")->required();
-  c->add_option("--alias", opt->alias, "Model id (default: the file name without .gguf)");
+  c->add_option("-m,--model", opt->model_paths, "GGUF model (repeat for several)")->required();
+  c->add_option("--alias", opt->aliases,
+                "Model id of the -m in the same place (default: the file name without .gguf)");
   c->add_option("--host", opt->host, "Address to bind (non-loopback needs --api-key)")
       ->capture_default_str();
   c->add_option("--port", opt->port, "TCP port")->capture_default_str();
@@ -100,6 +103,19 @@ void add_serve(CLI::App& app) {
                 "Context size in tokens, 0 = min(training context, 4096)")
       ->capture_default_str();
   c->add_option("-t,--threads", opt->threads, "Threads (default: all cores)");
+  c->add_option("--parallel", opt->parallel,
+                "Sequences decoded together per model (continuous batching; -np)")
+      ->capture_default_str();
+  c->add_option("--max-queue", opt->max_queue,
+                "Requests that may wait for a slot per model; more are answered 503")
+      ->capture_default_str();
+  c->add_option("--cors-origin", opt->cors_origin,
+                "Send CORS headers allowing this origin (default: none)");
+  c->add_option("--max-tokens", opt->max_tokens,
+                "Largest max_tokens / num_predict a request may ask for")
+      ->capture_default_str();
+  c->add_option("--pooling", opt->pooling, "Embedding pooling (default: the model's, else mean)")
+      ->check(CLI::IsMember({"mean", "last", "cls"}));
   c->add_option("--api-key", opt->api_key, "Require Authorization: Bearer KEY");
   c->add_option("--data", opt->data_dir,
                 "Session store directory (default $XDG_DATA_HOME/loupe)");

@@ -33,9 +33,12 @@ int main(int argc, char** argv) {
   loupe::cli::add_demo(app);
   loupe::cli::add_bench(app);
   loupe::cli::add_serve(app);
-  // llama.cpp's two-letter short flag, which CLI11 cannot name.
-  for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "-jf") argv[i] = const_cast<char*>("--json-schema-file");
+  // llama.cpp's two-letter short flags, which CLI11 cannot name.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a(argv[i]);
+    if (a == "-jf") argv[i] = const_cast<char*>("--json-schema-file");
+    if (a == "-np") argv[i] = const_cast<char*>("--parallel");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

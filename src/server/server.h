@@ -6,22 +6,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
 namespace loupe::server {
 
 struct ServerOptions {
-  std::string model_path;
-  std::string alias;  // model id; empty: the file name without .gguf
+  std::vector<std::string> model_paths;  // -m, one or more
+  std::vector<std::string> aliases;      // --alias, the i-th names the i-th model
   std::string host = "127.0.0.1";
   int port = 8080;
-  int64_t n_ctx = 0;
+  int64_t n_ctx = 0;  // per slot
   int threads = 0;
-  std::string api_key;   // empty: no authentication (loopback only)
-  std::string data_dir;  // empty: store::default_data_dir()
+  int parallel = 1;        // sequences decoded together per model (continuous batching)
+  size_t max_queue = 64;   // requests waiting for a slot per model; more -> 503
+  std::string api_key;     // empty: no authentication (loopback only)
+  std::string cors_origin;  // empty: no CORS headers
+  std::string data_dir;    // empty: store::default_data_dir()
   bool no_store = false;
   size_t max_body = 16u << 20;
+  int64_t max_tokens = 1 << 20;  // largest max_tokens / num_predict a request may ask for
+  std::string pooling;           // embeddings: mean|last|cls; empty: the model's own
   std::string version;  // loupe's version, recorded with each exchange
 };
 

@@ -574,7 +574,7 @@ TEST(ServeOptions, RefusesNonLoopbackWithoutKey) {
   EXPECT_FALSE(server::is_loopback_host("0.0.0.0"));
   server::ServerOptions o;
   o.host = "0.0.0.0";
-  o.model_path = "/nonexistent.gguf";
+  o.model_paths = {"/nonexistent.gguf"};
   Status s = server::serve(o);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("--api-key"), std::string::npos) << s.message();
