@@ -5,7 +5,8 @@
 //               [--data DIR] [--no-store] [--max-body BYTES] [--max-tokens N]
 //               [--pooling mean|last|cls]
 //
-// `loupe sessions list|show ID|delete ID [--data DIR]`: the conversations it stored.
+// `loupe sessions list|show ID|search TEXT|export ID|delete ID [--data DIR]`: the
+// conversations it stored.
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -32,7 +33,22 @@ std::string iso_time(int64_t t) {
 struct SessionsOptions {
   std::string data;
   int64_t id = 0;
+  std::string text;
 };
+
+void print_summaries(const std::vector<store::ConversationSummary>& list) {
+  for (const auto& c : list)
+    std::printf("%lld\t%s\t%s\t%lld messages\t%s\n", static_cast<long long>(c.id),
+                iso_time(c.updated_at).c_str(), c.model.c_str(),
+                static_cast<long long>(c.n_messages), c.title.c_str());
+}
+
+// A stored JSON text as a value (null when empty, the text itself if it does not parse).
+nlohmann::ordered_json json_field(const std::string& text) {
+  if (text.empty()) return nullptr;
+  auto j = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? nlohmann::ordered_json(text) : j;
+}
 
 Expected<std::unique_ptr<store::Store>> open_store(const std::string& data) {
   return store::Store::open(data.empty() ? store::default_data_dir() : data);
@@ -43,10 +59,61 @@ int run_list(const SessionsOptions& o) {
   if (!st) return report(st.status());
   auto list = (*st)->list();
   if (!list) return report(list.status());
-  for (const auto& c : *list)
-    std::printf("%lld\t%s\t%s\t%lld messages\t%s\n", static_cast<long long>(c.id),
-                iso_time(c.updated_at).c_str(), c.model.c_str(),
-                static_cast<long long>(c.n_messages), c.title.c_str());
+  print_summaries(*list);
+  return kExitOk;
+}
+
+int run_search(const SessionsOptions& o) {
+  auto st = open_store(o.data);
+  if (!st) return report(st.status());
+  auto list = (*st)->search(o.text);
+  if (!list) return report(list.status());
+  print_summaries(*list);
+  return kExitOk;
+}
+
+// The whole conversation as one JSON document: messages (with their extras: tool calls,
+// reasoning) and every exchange's provenance.
+int run_export(const SessionsOptions& o) {
+  auto st = open_store(o.data);
+  if (!st) return report(st.status());
+  auto c = (*st)->get(o.id);
+  if (!c) return report(c.status());
+  if (!c->has_value())
+    return report(make_error(ErrorCode::kNotFound, "no conversation {} in {}", o.id,
+                             (*st)->path()));
+  const store::Conversation& conv = **c;
+  using json = nlohmann::ordered_json;
+  json messages = json::array();
+  for (const auto& m : conv.messages) {
+    json j = {{"role", m.role}, {"content", m.content}};
+    json extra = json_field(m.extra);
+    if (extra.is_object())
+      for (auto& [k, v] : extra.items()) j[k] = v;
+    messages.push_back(std::move(j));
+  }
+  json exchanges = json::array();
+  for (const auto& e : conv.exchanges)
+    exchanges.push_back({{"id", e.id},
+                         {"created_at", iso_time(e.created_at)},
+                         {"model", e.model},
+                         {"model_sha256", e.model_sha256},
+                         {"template_hash", e.template_hash},
+                         {"sampler", json_field(e.sampler_json)},
+                         {"seed", e.seed},
+                         {"loupe_version", e.loupe_version},
+                         {"timings", json_field(e.timings_json)},
+                         {"finish_reason", e.finish_reason},
+                         {"prompt_tokens", e.prompt_tokens},
+                         {"completion_tokens", e.completion_tokens}});
+  json out = {{"id", conv.summary.id},
+              {"created_at", iso_time(conv.summary.created_at)},
+              {"updated_at", iso_time(conv.summary.updated_at)},
+              {"model", conv.summary.model},
+              {"title", conv.summary.title},
+              {"messages", std::move(messages)},
+              {"exchanges", std::move(exchanges)}};
+  std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return kExitOk;
 }
 
@@ -63,8 +130,10 @@ int run_show(const SessionsOptions& o) {
               static_cast<long long>(conv.summary.id), conv.summary.model.c_str(),
               iso_time(conv.summary.created_at).c_str(),
               iso_time(conv.summary.updated_at).c_str());
-  for (const auto& m : conv.messages)
+  for (const auto& m : conv.messages) {
     std::printf("\n[%s]\n%s\n", m.role.c_str(), m.content.c_str());
+    if (!m.extra.empty()) std::printf("  %s\n", m.extra.c_str());
+  }
   for (const auto& e : conv.exchanges)
     std::printf("\nexchange %lld  %s  model_sha256 %s  template %s  seed %lld  finish %s  "
                 "prompt %lld  completion %lld  loupe %s\n  sampler %s\n  timings %s\n",
@@ -138,6 +207,15 @@ void add_serve(CLI::App& app) {
   show->add_option("id", so->id, "Conversation id")->required();
   show->add_option("--data", so->data, "Session store directory");
   show->callback([so] { exit_status() = run_show(*so); });
+  CLI::App* search = s->add_subcommand(
+      "search", "Conversations with a message containing TEXT (case-insensitive), newest first");
+  search->add_option("text", so->text, "Text to look for")->required();
+  search->add_option("--data", so->data, "Session store directory");
+  search->callback([so] { exit_status() = run_search(*so); });
+  CLI::App* exp = s->add_subcommand("export", "A conversation as JSON (messages + provenance)");
+  exp->add_option("id", so->id, "Conversation id")->required();
+  exp->add_option("--data", so->data, "Session store directory");
+  exp->callback([so] { exit_status() = run_export(*so); });
   CLI::App* del = s->add_subcommand("delete", "Delete a conversation");
   del->add_option("id", so->id, "Conversation id")->required();
   del->add_option("--data", so->data, "Session store directory");

@@ -50,6 +50,9 @@ CREATE TABLE exchanges (
 );
 CREATE INDEX exchanges_conversation ON exchanges(conversation_id);
 )sql",
+    R"sql(
+ALTER TABLE messages ADD COLUMN extra TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 Status sql_error(sqlite3* db, const char* what) {
@@ -89,6 +92,20 @@ void hash_message(Sha256& h, const StoredMessage& m) {
   const std::string head = m.role + '\0' + std::to_string(m.content.size()) + '\0';
   h.update({reinterpret_cast<const uint8_t*>(head.data()), head.size()});
   h.update({reinterpret_cast<const uint8_t*>(m.content.data()), m.content.size()});
+  if (!m.extra.empty()) {  // absent from version-1 rows: their hashes stay valid
+    const std::string extra = '\0' + std::to_string(m.extra.size()) + '\0' + m.extra;
+    h.update({reinterpret_cast<const uint8_t*>(extra.data()), extra.size()});
+  }
+}
+
+// `text` as a LIKE pattern matching it anywhere, with %, _ and \ escaped.
+std::string like_pattern(const std::string& text) {
+  std::string p = "%";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') p += '\\';
+    p += c;
+  }
+  return p + "%";
 }
 
 std::string title_of(const std::vector<StoredMessage>& messages) {
@@ -236,11 +253,11 @@ Expected<int64_t> Store::record(const Exchange& ex) {
   std::vector<StoredMessage> all = ex.messages;
   all.push_back(ex.reply);
   for (size_t i = have; i < all.size(); ++i) {
-    Stmt ins(db_, "INSERT INTO messages(conversation_id, seq, role, content, exchange_id) "
-                  "VALUES(?,?,?,?,?)");
+    Stmt ins(db_, "INSERT INTO messages(conversation_id, seq, role, content, exchange_id, "
+                  "extra) VALUES(?,?,?,?,?,?)");
     if (!ins.ok()) return fail("recording a message");
     ins.bind(1, conv).bind(2, static_cast<int64_t>(i)).bind(3, all[i].role)
-        .bind(4, all[i].content).bind(5, exchange_id);
+        .bind(4, all[i].content).bind(5, exchange_id).bind(6, all[i].extra);
     if (ins.step() != SQLITE_DONE) return fail("recording a message");
   }
   {
@@ -268,6 +285,22 @@ Expected<std::vector<ConversationSummary>> Store::list() {
   return out;
 }
 
+Expected<std::vector<ConversationSummary>> Store::search(const std::string& text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Stmt q(db_, "SELECT id, created_at, updated_at, model, n_messages, title FROM conversations c "
+              "WHERE c.title LIKE ?1 ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m WHERE "
+              "m.conversation_id = c.id AND m.content LIKE ?1 ESCAPE '\\') "
+              "ORDER BY updated_at DESC, id DESC");
+  if (!q.ok()) return sql_error(db_, "searching conversations");
+  q.bind(1, like_pattern(text));
+  std::vector<ConversationSummary> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW)
+    out.push_back({q.i64(0), q.i64(1), q.i64(2), q.text(3), q.i64(4), q.text(5)});
+  if (rc != SQLITE_DONE) return sql_error(db_, "searching conversations");
+  return out;
+}
+
 Expected<std::optional<Conversation>> Store::get(int64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   Conversation c;
@@ -280,10 +313,11 @@ Expected<std::optional<Conversation>> Store::get(int64_t id) {
     c.summary = {q.i64(0), q.i64(1), q.i64(2), q.text(3), q.i64(4), q.text(5)};
   }
   {
-    Stmt q(db_, "SELECT role, content FROM messages WHERE conversation_id = ? ORDER BY seq");
+    Stmt q(db_, "SELECT role, content, extra FROM messages WHERE conversation_id = ? "
+                "ORDER BY seq");
     if (!q.ok()) return sql_error(db_, "reading messages");
     q.bind(1, id);
-    while (q.step() == SQLITE_ROW) c.messages.push_back({q.text(0), q.text(1)});
+    while (q.step() == SQLITE_ROW) c.messages.push_back({q.text(0), q.text(1), q.text(2)});
   }
   {
     Stmt q(db_, "SELECT id, created_at, model, model_sha256, template_hash, sampler, "

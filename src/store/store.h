@@ -19,6 +19,10 @@ namespace loupe::store {
 struct StoredMessage {
   std::string role;
   std::string content;
+  // What else the message carried, as a JSON object text (tool_calls, tool_call_id, name,
+  // reasoning_content), or empty. Part of the conversation hash when not empty, so writers
+  // must serialize it the same way each time (the server dumps one ordered_json).
+  std::string extra;
 };
 
 // One request and its answer, as the server records it.
@@ -79,6 +83,9 @@ class Store {
 
   // Newest first (by last update).
   Expected<std::vector<ConversationSummary>> list();
+  // Conversations with a message (or title) containing `text`, ASCII case-insensitively;
+  // newest first.
+  Expected<std::vector<ConversationSummary>> search(const std::string& text);
   Expected<std::optional<Conversation>> get(int64_t id);
   // False when there was no such conversation.
   Expected<bool> remove(int64_t id);
