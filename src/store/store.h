@@ -17,6 +17,10 @@ struct sqlite3;
 namespace loupe::store {
 
 struct StoredMessage {
+  StoredMessage() = default;
+  StoredMessage(std::string r, std::string c, std::string e = {})
+      : role(std::move(r)), content(std::move(c)), extra(std::move(e)) {}
+
   std::string role;
   std::string content;
   // What else the message carried, as a JSON object text (tool_calls, tool_call_id, name,
