@@ -5,7 +5,7 @@
 //               [--data DIR] [--no-store] [--max-body BYTES] [--max-tokens N]
 //               [--pooling mean|last|cls]
 //
-// `loupe sessions list|show ID|search TEXT|export ID|delete ID [--data DIR]`: the
+// `loupe sessions list|show ID|search TEXT|export ID|check|delete ID [--data DIR]`: the
 // conversations it stored.
 #include <cstdio>
 #include <ctime>
@@ -61,6 +61,16 @@ int run_list(const SessionsOptions& o) {
   if (!list) return report(list.status());
   print_summaries(*list);
   return kExitOk;
+}
+
+// PRAGMA integrity_check: prints "ok" (exit 0) or what is wrong (exit 1).
+int run_check(const SessionsOptions& o) {
+  auto st = open_store(o.data);
+  if (!st) return report(st.status());
+  auto check = (*st)->integrity_check();
+  if (!check) return report(check.status());
+  std::printf("%s\n", check->c_str());
+  return *check == "ok" ? kExitOk : kExitError;
 }
 
 int run_search(const SessionsOptions& o) {
@@ -216,6 +226,9 @@ void add_serve(CLI::App& app) {
   exp->add_option("id", so->id, "Conversation id")->required();
   exp->add_option("--data", so->data, "Session store directory");
   exp->callback([so] { exit_status() = run_export(*so); });
+  CLI::App* check = s->add_subcommand("check", "SQLite integrity check of the store");
+  check->add_option("--data", so->data, "Session store directory");
+  check->callback([so] { exit_status() = run_check(*so); });
   CLI::App* del = s->add_subcommand("delete", "Delete a conversation");
   del->add_option("id", so->id, "Conversation id")->required();
   del->add_option("--data", so->data, "Session store directory");

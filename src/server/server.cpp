@@ -99,7 +99,15 @@ Status serve(const ServerOptions& opt) {
   const size_t threads = static_cast<size_t>(opt.parallel) * ids.size() + opt.max_queue + 8;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   app.install(svr);
-  if (!svr.bind_to_port(opt.host, opt.port))
+  // --port 0: any free port (the line below names it), for tests and scripts.
+  int port = opt.port;
+  if (port == 0) {
+    port = svr.bind_to_any_port(opt.host);
+    if (port <= 0) port = -1;
+  } else if (!svr.bind_to_port(opt.host, port)) {
+    port = -1;
+  }
+  if (port < 0)
     return make_error(ErrorCode::kIo, "cannot listen on {}:{} (in use, or not an address here)",
                       opt.host, opt.port);
   std::thread waiter([&svr, sigs] {
@@ -108,7 +116,7 @@ Status serve(const ServerOptions& opt) {
     svr.stop();
   });
   waiter.detach();
-  std::fprintf(stderr, "loupe serve: listening on http://%s:%d\n", opt.host.c_str(), opt.port);
+  std::fprintf(stderr, "loupe serve: listening on http://%s:%d\n", opt.host.c_str(), port);
   std::fflush(stderr);
   svr.listen_after_bind();
   return Status::ok_status();
