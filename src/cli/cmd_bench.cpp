@@ -5,6 +5,8 @@
 // the forward passes only (no tokenization, no sampling). With -o json / --json stdout
 // carries only the JSON array, with llama-bench's field names, and logs go to stderr.
 #include <algorithm>
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -146,6 +148,13 @@ Expected<uint64_t> run_once(runtime::Session& s, int n_prompt, int n_gen, std::v
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
 }
 
+// The process's peak resident set so far (mapped weights that were touched count).
+uint64_t peak_rss_bytes() {
+  rusage ru = {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024u;  // Linux reports KiB
+}
+
 nlohmann::json to_json(const BenchOptions& opt, const std::string& path, const model::Model& m,
                        const TestResult& r, double load_ms) {
   const std::vector<double> ts = rates(r);
@@ -190,6 +199,7 @@ nlohmann::json to_json(const BenchOptions& opt, const std::string& path, const m
   j["cpu_features"] = simd::feature_string();
   j["isa"] = std::string(simd::isa_name(simd::active_isa()));
   j["load_ms"] = load_ms;
+  j["peak_rss_bytes"] = peak_rss_bytes();
   return j;
 }
 
@@ -293,6 +303,8 @@ int run_bench(const BenchOptions& opt) {
     }
   }
   if (output == "json") std::printf("%s\n", all.dump(2).c_str());
+  std::fprintf(stderr, "loupe bench: peak resident memory %.1f MiB\n",
+               static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
   return kExitOk;
 }
 
