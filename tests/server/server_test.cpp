@@ -24,6 +24,8 @@
 
 #include "common/process.h"
 #include "common/testdata.h"
+#include "gguf/file.h"
+#include "gguf/writer.h"
 #include "server/server.h"
 #include "store/store.h"
 
@@ -582,6 +584,247 @@ TEST(ServeOptions, RefusesNonLoopbackWithoutKey) {
   EXPECT_TRUE(server::constant_time_equals("abc", "abc"));
   EXPECT_FALSE(server::constant_time_equals("abc", "abd"));
   EXPECT_FALSE(server::constant_time_equals("abc", "abcd"));
+}
+
+// ---- tools ---------------------------------------------------------------------------------
+
+json weather_tools() {
+  return json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+      "parameters": {"type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 8},
+                       "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["city"]}}},
+    {"type": "function", "function": {"name": "get_time",
+      "parameters": {"type": "object", "properties": {"zone": {"type": "integer"}},
+                     "required": ["zone"]}}}])");
+}
+
+// The call's arguments parse and match get_weather's / get_time's schema.
+void expect_valid_call(const json& call) {
+  ASSERT_TRUE(call.is_object()) << call;
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["id"].get<std::string>().rfind("call_", 0), 0u) << call;
+  const std::string name = call["function"]["name"];
+  const json args = json::parse(call["function"]["arguments"].get<std::string>(), nullptr, false);
+  ASSERT_TRUE(args.is_object()) << call;
+  if (name == "get_weather") {
+    ASSERT_TRUE(args["city"].is_string()) << args;
+    EXPECT_LE(args["city"].get<std::string>().size(), 8u * 4);
+    if (args.contains("unit")) {
+      EXPECT_TRUE(args["unit"] == "celsius" || args["unit"] == "fahrenheit") << args;
+    }
+    for (const auto& [k, v] : args.items()) EXPECT_TRUE(k == "city" || k == "unit") << k;
+  } else {
+    EXPECT_EQ(name, "get_time");
+    EXPECT_TRUE(args["zone"].is_number_integer()) << args;
+    EXPECT_EQ(args.size(), 1u);
+  }
+}
+
+std::vector<json> sse_chunks(const std::string& body) {
+  std::vector<json> out;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const size_t end = body.find("\n\n", pos);
+    if (end == std::string::npos) break;
+    const std::string ev = body.substr(pos + 6, end - pos - 6);
+    pos = end + 2;
+    if (ev != "[DONE]") out.push_back(json::parse(ev));
+  }
+  return out;
+}
+
+TEST_F(ServeTest, ToolChoiceRequiredForcesAWellFormedCall) {
+  json body = chat_body();
+  body["max_tokens"] = 120;
+  body["tools"] = weather_tools();
+  body["tool_choice"] = "required";
+  body["parallel_tool_calls"] = false;
+  auto r = post(body);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  const json& choice = j["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls") << r->body;
+  EXPECT_TRUE(choice["message"]["content"].is_null()) << r->body;
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u) << r->body;
+  expect_valid_call(choice["message"]["tool_calls"][0]);
+
+  // A named function is the one called.
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+  body["seed"] = 3;
+  r = post(body);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json call = json::parse(r->body)["choices"][0]["message"]["tool_calls"][0];
+  EXPECT_EQ(call["function"]["name"], "get_time") << r->body;
+  expect_valid_call(call);
+}
+
+TEST_F(ServeTest, ToolHistoryIsAcceptedAndToolChoiceNoneIsPlain) {
+  json body = chat_body();
+  body["tools"] = weather_tools();
+  body["messages"] = json::parse(R"([
+    {"role": "user", "content": "Weather in Bern?"},
+    {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+      "function": {"name": "get_weather", "arguments": "{\"city\": \"Bern\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 21}"}])");
+  auto r = post(body);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  body["tool_choice"] = "none";
+  r = post(body);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_TRUE(j["choices"][0]["message"]["content"].is_string());
+  EXPECT_FALSE(j["choices"][0]["message"].contains("tool_calls"));
+  EXPECT_NE(j["choices"][0]["finish_reason"], "tool_calls");
+}
+
+TEST_F(ServeTest, MalformedToolsAre400) {
+  const std::vector<json> bad_tools = {
+      json("not an array"),
+      json::parse(R"([{"type": "function"}])"),
+      json::parse(R"([{"type": "retrieval", "function": {"name": "f"}}])"),
+      json::parse(R"([{"type": "function", "function": {"name": 5}}])"),
+      json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": "x"}}])"),
+      json::parse(R"([{"type": "function", "function": {"name": "f"}},
+                      {"type": "function", "function": {"name": "f"}}])")};
+  for (const json& tools : bad_tools) {
+    json body = chat_body();
+    body["tools"] = tools;
+    expect_openai_error(post(body), 400);
+  }
+  const std::vector<json> bad_choice = {
+      json("sometimes"), json{{"type", "function"}, {"function", {{"name", "nope"}}}},
+      json{{"type", "function"}}, json(5)};
+  for (const json& choice : bad_choice) {
+    json body = chat_body();
+    body["tools"] = weather_tools();
+    body["tool_choice"] = choice;
+    expect_openai_error(post(body), 400);
+  }
+  json body = chat_body();
+  body["tool_choice"] = "required";  // without tools
+  expect_openai_error(post(body), 400);
+  body = chat_body();
+  body["messages"] = json::parse(
+      R"([{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": 1}}]}])");
+  expect_openai_error(post(body), 400);
+  // A parameters schema the grammar cannot honour, when the call is forced.
+  body = chat_body();
+  body["tools"] = json::parse(R"([{"type": "function", "function": {"name": "f",
+      "parameters": {"type": "object", "properties": {"a": {"type": "string",
+      "pattern": "^x+$"}}}}}])");
+  body["tool_choice"] = "required";
+  expect_openai_error(post(body), 400);
+}
+
+TEST_F(ServeTest, StreamingToolCallsEndWithFinishReasonToolCalls) {
+  json body = chat_body(true);
+  body["max_tokens"] = 120;
+  body["tools"] = weather_tools();
+  body["tool_choice"] = "required";
+  auto r = post(body);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("data: [DONE]"), std::string::npos);
+  const std::vector<json> chunks = sse_chunks(r->body);
+  ASSERT_GE(chunks.size(), 2u);
+  std::vector<json> calls;
+  std::string finish;
+  for (const json& c : chunks) {
+    if (c["choices"].empty()) continue;
+    const json& ch = c["choices"][0];
+    if (ch["delta"].contains("tool_calls"))
+      for (const auto& t : ch["delta"]["tool_calls"]) calls.push_back(t);
+    if (!ch["finish_reason"].is_null()) finish = ch["finish_reason"];
+  }
+  EXPECT_EQ(finish, "tool_calls") << r->body;
+  ASSERT_GE(calls.size(), 1u) << r->body;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i]["index"], i);
+    json call = calls[i];
+    call.erase("index");
+    expect_valid_call(call);
+  }
+}
+
+// A copy of a models2026 file with a chat template from templates2026 (the tiny models carry
+// none), in `dir`.
+std::string model_with_template(const std::string& model, const std::string& tmpl,
+                                const std::string& dir) {
+  auto f = gguf::File::open(testing::testdata_path(model));
+  if (!f) return "";
+  gguf::Writer w(f->alignment());
+  for (const auto& kv : f->metadata()) w.set(kv.key, kv.value);
+  std::ifstream in(testing::testdata_path(tmpl), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  w.set("tokenizer.chat_template", gguf::Value::str(ss.str()));
+  for (const auto& t : f->tensors())
+    if (!w.add_tensor_bytes(t.name, t.type, t.ne, t.bytes()).ok()) return "";
+  const std::string out = dir + "/model.gguf";
+  return w.write(out).ok() ? out : "";
+}
+
+// Qwen3's own template: the tools reach the prompt, and the forced call comes back parsed from
+// its <tool_call> syntax (streamed and not).
+TEST(ServeTools, QwenTemplateToolCalls) {
+  LOUPE_REQUIRE_TESTDATA();
+  const std::string dir = make_temp_dir();
+  const std::string path = model_with_template("models2026/qwen3-tok512.Q8_0.gguf",
+                                               "templates2026/Qwen-Qwen3-0.6B.jinja", dir);
+  ASSERT_FALSE(path.empty());
+  ServerProcess server({"-m", path, "-c", "512"});
+  ASSERT_TRUE(server.wait_ready()) << server.log();
+  json body = chat_body();
+  body["model"] = "model";
+  body["max_tokens"] = 100;
+  // One small tool: the template's tool preamble alone takes most of the 512-token context.
+  body["tools"] = json::array({weather_tools()[1]});
+  body["tool_choice"] = "required";
+  body["parallel_tool_calls"] = false;
+  auto c = server.client();
+  auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["loupe"]["chat_template"], "model");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls") << r->body;
+  ASSERT_EQ(j["choices"][0]["message"]["tool_calls"].size(), 1u) << r->body;
+  expect_valid_call(j["choices"][0]["message"]["tool_calls"][0]);
+
+  body["stream"] = true;
+  r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  int n_calls = 0;
+  std::string finish;
+  for (const json& ch : sse_chunks(r->body)) {
+    if (ch["choices"].empty()) continue;
+    const json& d = ch["choices"][0]["delta"];
+    if (d.contains("tool_calls")) n_calls += static_cast<int>(d["tool_calls"].size());
+    if (!ch["choices"][0]["finish_reason"].is_null()) finish = ch["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(n_calls, 1) << r->body;
+  EXPECT_EQ(finish, "tool_calls");
+
+  // Without tool_choice the random model writes what it likes; the answer is still well formed.
+  body["stream"] = false;
+  body.erase("tool_choice");
+  body["max_tokens"] = 16;
+  r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  EXPECT_TRUE(j["choices"][0]["message"]["content"].is_string() ||
+              j["choices"][0]["message"].contains("tool_calls"));
+  server.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace
