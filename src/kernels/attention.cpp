@@ -6,7 +6,9 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/attention_isa.h"
 #include "kernels/matmul.h"
+#include "simd/cpu.h"
 #include "tensor/blocks.h"
 #include "tensor/quant.h"
 
@@ -78,8 +80,8 @@ void store_kv_row(DType type, const float* x, int64_t n, uint8_t* dst) {
   }
 }
 
-void attention(ThreadPool& pool, const AttentionParams& p, const KvView& kv, const float* q,
-               const int32_t* positions, int64_t n_tokens, float* out) {
+void attention_ref(ThreadPool& pool, const AttentionParams& p, const KvView& kv, const float* q,
+                   const int32_t* positions, int64_t n_tokens, float* out) {
   const int64_t group = p.n_head / p.n_head_kv;
   const size_t k_head_bytes = dtype_row_size(kv.k_type, p.head_dim_k);
   const size_t v_head_bytes = dtype_row_size(kv.v_type, p.head_dim_v);
@@ -128,6 +130,49 @@ void attention(ThreadPool& pool, const AttentionParams& p, const KvView& kv, con
         const float pj = scores[j];
         for (int64_t d = 0; d < p.head_dim_v; ++d) o[d] += pj * vrow[d];
       }
+    }
+  });
+}
+
+namespace {
+
+isa::AttentionKernel fast_attention(const KvView& kv) {
+  const auto covered = [](DType t) { return t == DType::kF32 || t == DType::kF16; };
+  if (!covered(kv.k_type) || !covered(kv.v_type)) return {};
+  switch (simd::active_isa()) {
+    case simd::Isa::kAvx512:
+      return isa::avx512_attention();
+    case simd::Isa::kAvx2:
+      return isa::avx2_attention();
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+void attention(ThreadPool& pool, const AttentionParams& p, const KvView& kv, const float* q,
+               const int32_t* positions, int64_t n_tokens, float* out) {
+  const isa::AttentionKernel k = fast_attention(kv);
+  if (!k) {
+    attention_ref(pool, p, kv, q, positions, n_tokens, out);
+    return;
+  }
+  // Jobs of (a block of tokens, one KV head): the block's queries on the KV head's group
+  // of query heads fill the kernel's register tiles, so each converted key tile serves them
+  // all; fewer queries per job on long contexts bound the per-thread score buffer. The
+  // split changes no result (attention_isa.h).
+  const int64_t group = p.n_head / p.n_head_kv;
+  int64_t max_pos = 0;
+  for (int64_t t = 0; t < n_tokens; ++t) max_pos = std::max<int64_t>(max_pos, positions[t]);
+  int64_t queries = k.job_queries;
+  while (queries > group && queries * (max_pos + 1) > (int64_t{1} << 20)) queries /= 2;
+  const int64_t block = std::max<int64_t>(1, queries / group);
+  const int64_t n_blocks = (n_tokens + block - 1) / block;
+  pool.parallel_for(n_blocks * p.n_head_kv, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t b = job / p.n_head_kv, hk = job % p.n_head_kv;
+      k.job(p, kv, q, positions, b * block, std::min(n_tokens, (b + 1) * block), hk, out);
     }
   });
 }

@@ -1,7 +1,10 @@
-// Causal multi-head attention of a batch of queries against a KV cache, as llama.cpp's
-// non-flash path computes it: kq = K·q (q converted to the cache type's vec_dot type),
-// optional softcap, softmax(kq·scale + mask) with optional sink logits, then V·p (p
-// rounded to F16 for an F16 V cache).
+// Causal multi-head attention of a batch of queries against a KV cache. The scalar twin,
+// attention_ref, computes it as llama.cpp's non-flash path: kq = K·q (q converted to the
+// cache type's vec_dot type), optional softcap, softmax(kq·scale + mask) with optional sink
+// logits, then V·p (p rounded to F16 for an F16 V cache). For F32 / F16 caches on AVX2 /
+// AVX-512, attention() runs the same operations with 8 or 16 queries per vector and key /
+// value rows converted once per tile for a whole group of query heads
+// (src/kernels/attention_isa.h): the twin's bits, faster.
 #pragma once
 
 #include <cstddef>
@@ -37,6 +40,9 @@ struct AttentionParams {
 // 0..positions[t] of the cache must hold its keys already. out: [n_tokens, n_head*head_dim_v].
 void attention(ThreadPool& pool, const AttentionParams& p, const KvView& kv, const float* q,
                const int32_t* positions, int64_t n_tokens, float* out);
+// The scalar twin (and the path for Q8_0 caches): one softmax over all of a query's keys.
+void attention_ref(ThreadPool& pool, const AttentionParams& p, const KvView& kv, const float* q,
+                   const int32_t* positions, int64_t n_tokens, float* out);
 
 // Stores n values into a cache row slot of the given type (F32, F16 or Q8_0).
 void store_kv_row(DType type, const float* x, int64_t n, uint8_t* dst);

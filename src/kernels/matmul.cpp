@@ -545,8 +545,10 @@ void matmul(ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tokens,
       n_tokens < 8
           ? std::max<int64_t>(1, 65536 / std::max<int64_t>(1, n_in * n_tokens))
           : std::clamp<int64_t>(w.n_out / (4 * pool.n_threads()), 1, 32);
-  pool.parallel_for(w.n_out, grain, [&](int64_t begin, int64_t end) {
-    k.rows(w, a, begin, end, y, y_stride);
+  const int64_t align = std::max<int64_t>(1, k.row_align);
+  const int64_t n_units = (w.n_out + align - 1) / align;
+  pool.parallel_for(n_units, std::max<int64_t>(1, grain / align), [&](int64_t begin, int64_t end) {
+    k.rows(w, a, begin * align, std::min(w.n_out, end * align), y, y_stride);
   });
 }
 

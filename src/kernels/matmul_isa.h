@@ -30,6 +30,9 @@ struct WeightKernel {
   // y[t * y_stride + r] for r in [r0, r1) and every token of `a`.
   void (*rows)(const Matrix& w, const ActView& a, int64_t r0, int64_t r1, float* y,
                int64_t y_stride) = nullptr;
+  // Rows per register panel: the driver splits rows at multiples of it (any split gives
+  // the same bits; this one keeps panels full).
+  int64_t row_align = 1;
   explicit operator bool() const { return rows != nullptr; }
 };
 

@@ -122,6 +122,49 @@ TEST(Matmul, EveryIsaEveryTypeMatchesReferenceAndBatchesAgree) {
   }
 }
 
+// Shapes that cross the kernels' tiles: 37 rows (two 16-row panels and a partial one, split
+// across threads at odd places), 70 tokens (a 64-token block, full 8-token tiles and a
+// remainder). Each token's outputs equal its single-token product bit for bit.
+TEST(Matmul, PanelsAndTokenBlocksAgreeWithSingleTokens) {
+  IsaGuard guard;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  ThreadPool pool1(1), pool3(3);
+  for (simd::Isa isa : supported_isas()) {
+    ASSERT_TRUE(simd::set_isa(isa));
+    for (DType type : kWeightTypes) {
+      const int64_t bs = dtype_traits(type).block_size;
+      const int64_t n_in = bs == 1 ? 96 : 3 * std::max<int64_t>(bs, 32),
+                    n_out = 37, n_tokens = 70;
+      std::vector<float> wf(static_cast<size_t>(n_in * n_out)),
+          x(static_cast<size_t>(n_in * n_tokens));
+      for (float& v : wf) v = dist(rng);
+      for (float& v : x) v = dist(rng);
+      const size_t row = dtype_row_size(type, n_in);
+      std::vector<uint8_t> storage(row * static_cast<size_t>(n_out) + 1);
+      uint8_t* data = storage.data() + 1;
+      for (int64_t r = 0; r < n_out; ++r)
+        quantize_row_ref(type, wf.data() + r * n_in, data + r * row, n_in);
+      Matrix m{type, data, n_in, n_out, row};
+      std::vector<float> batch(static_cast<size_t>(n_out * n_tokens)), batch3(batch.size());
+      matmul(pool1, m, x.data(), n_tokens, batch.data());
+      matmul(pool3, m, x.data(), n_tokens, batch3.data());
+      const std::string what = std::string(simd::isa_name(isa)) + " " + std::string(dtype_name(type));
+      ASSERT_EQ(batch, batch3) << what;
+      for (int64_t t : {0, 7, 8, 9, 63, 64, 69}) {
+        std::vector<float> alone(static_cast<size_t>(n_out));
+        matmul(pool3, m, x.data() + t * n_in, 1, alone.data());
+        for (int64_t r = 0; r < n_out; ++r) {
+          ASSERT_EQ(alone[r], batch[t * n_out + r]) << what << " token " << t << " row " << r;
+          const float ref = matvec_row_ref(m, r, x.data() + t * n_in);
+          ASSERT_NEAR(alone[r], ref, 1e-4 * std::sqrt(static_cast<double>(n_in)) * (1 + std::fabs(ref)))
+              << what << " token " << t << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 TEST(Simd, ForcingALevelTheCpuLacksFails) {
   IsaGuard guard;
   EXPECT_TRUE(simd::set_isa(simd::Isa::kScalar));
