@@ -76,6 +76,9 @@ json sampler_json(const sample::SamplerParams& p) {
   j["presence_penalty"] = shortest(p.penalty_present);
   j["frequency_penalty"] = shortest(p.penalty_freq);
   j["mirostat"] = p.mirostat;
+  j["mirostat_tau"] = shortest(p.mirostat_tau);
+  j["mirostat_eta"] = shortest(p.mirostat_eta);
+  j["ignore_eos"] = p.ignore_eos;
   json bias = json::array();
   for (const auto& b : p.logit_bias)
     bias.push_back({b.token, std::isinf(b.bias) ? json("-inf") : json(shortest(b.bias))});

@@ -255,7 +255,25 @@ std::optional<ApiError> parse_sampling(const json& body, int32_t n_vocab, ChatRe
   d.reset();
   if (auto e = number_in(body, "repeat_penalty", 0.0, 10.0, d)) return e;
   if (d) sp.penalty_repeat = static_cast<float>(*d);
+  d.reset();
+  // llama-server's extras beyond OpenAI's fields.
+  if (auto e = number_in(body, "typical_p", 0.0, 1.0, d)) return e;
+  if (d) sp.typ_p = static_cast<float>(*d);
+  d.reset();
+  if (auto e = number_in(body, "mirostat_tau", 0.0, 100.0, d)) return e;
+  if (d) sp.mirostat_tau = static_cast<float>(*d);
+  d.reset();
+  if (auto e = number_in(body, "mirostat_eta", 0.0, 10.0, d)) return e;
+  if (d) sp.mirostat_eta = static_cast<float>(*d);
+  if (body.contains("ignore_eos") && !body["ignore_eos"].is_null()) {
+    if (!body["ignore_eos"].is_boolean())
+      return bad_request("'ignore_eos' must be a boolean", "invalid_type");
+    sp.ignore_eos = body["ignore_eos"].get<bool>();
+  }
   std::optional<int64_t> i;
+  if (auto e = int_in(body, "mirostat", 0, 2, i)) return e;
+  if (i) sp.mirostat = static_cast<int32_t>(*i);
+  i.reset();
   if (auto e = int_in(body, "top_k", 0, n_vocab, i)) return e;
   if (i) sp.top_k = static_cast<int32_t>(*i);
   i.reset();
