@@ -8,9 +8,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +25,7 @@
 #include "runtime/session.h"
 #include "sample/logprobs.h"
 #include "sample/sampler.h"
+#include "tokenizer/tokenizer.h"
 
 namespace loupe::engine {
 
@@ -84,6 +88,52 @@ struct GenerateResult {
   uint32_t seed = 0;        // the seed used (a random one resolved)
   int64_t n_prompt = 0;     // prompt tokens
   Timings timings;
+};
+
+// One request's generation apart from the KV cache that serves it: validation, the sampler
+// chain and grammar, sampling, logprobs, stop strings, streamed detokenization, the result and
+// its timings. Generator drives one at a time over its Session; Scheduler drives one per slot
+// of a batched Session. The driver evaluates the prompt, hands over the logits of the last
+// evaluated position, and evaluates each token that next() returns.
+class Generation {
+ public:
+  // Validates the request for a context of n_ctx tokens (the errors Generator::generate
+  // names) and prepares its sampler chain. The model and the request must outlive it.
+  static Expected<std::unique_ptr<Generation>> start(const Model& model,
+                                                     const GenerateRequest& request, int64_t n_ctx);
+
+  const GenerateRequest& request() const { return req_; }
+  // The prompt's first cache_n tokens are already in the KV cache; the rest is read now.
+  void begin_prefill(int64_t cache_n);
+  // The prompt has been read: timing moves from prompt to generation.
+  void end_prefill();
+  // Ends the generation with kCancelled before another token is sampled.
+  void cancel();
+  // Samples the next token from `logits` (the last evaluated position; n_past positions are
+  // in the cache), records it and reports it to on_token. Returns the token to evaluate next,
+  // or nullopt when the generation is over (cancelled, end of generation, stop string,
+  // n_predict reached, context full): then call finish().
+  Expected<std::optional<int32_t>> next(std::span<const float> logits, int64_t n_past,
+                                        const TokenCallback& on_token);
+  // Reports the held-back text (unless a stop string ended it), closes the timings, and
+  // checks that a grammar was completed.
+  Expected<GenerateResult> finish(const TokenCallback& on_token);
+
+ private:
+  Generation(const Model& model, const GenerateRequest& request, int64_t n_ctx,
+             std::shared_ptr<const sample::Grammar> grammar, sample::SamplerChain chain);
+
+  const Model& model_;
+  const GenerateRequest& req_;
+  int64_t n_ctx_;
+  std::shared_ptr<const sample::Grammar> grammar_;
+  sample::SamplerChain chain_;
+  tokenizer::StreamDecoder decoder_;
+  std::string pending_;  // decoded text not yet released (a possible stop string)
+  GenerateResult res_;
+  bool over_ = false;     // a stop reason is decided
+  bool decoded_ = false;  // next() ran at least once
+  std::chrono::steady_clock::time_point t_prefill_, t_decode_;
 };
 
 class Generator {

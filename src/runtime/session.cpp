@@ -21,17 +21,20 @@ using model::LayerKind;
 using model::LayerWeights;
 using model::Weight;
 
-// The KV cache: for every attention layer that owns one, n_ctx cells of K and V rows
-// (cell j = position j); layers that share K/V point at their source layer.
+// The KV cache: for every attention layer that owns one, n_ctx cells of K and V rows per
+// sequence (cell s * n_ctx + j = position j of sequence s); layers that share K/V point at
+// their source layer.
 struct Session::Impl {
   struct LayerCache {
-    std::vector<uint8_t> k;  // [n_ctx][n_head_kv * head_dim_k] in cache_type_k
-    std::vector<uint8_t> v;  // [n_ctx][n_head_kv * head_dim_v] in cache_type_v
+    std::vector<uint8_t> k;  // [n_seq][n_ctx][n_head_kv * head_dim_k] in cache_type_k
+    std::vector<uint8_t> v;  // [n_seq][n_ctx][n_head_kv * head_dim_v] in cache_type_v
     size_t k_stride = 0;
     size_t v_stride = 0;
     // Recurrent (Gated DeltaNet) layers instead: the conv window and the delta state.
-    std::vector<float> conv;  // [n_kernel - 1][n_channels]: the latest inputs, oldest first
-    std::vector<float> ssm;   // [n_v][S][S]
+    std::vector<float> conv;  // [n_seq][n_kernel - 1][n_channels]: latest inputs, oldest first
+    std::vector<float> ssm;   // [n_seq][n_v][S][S]
+    size_t conv_floats = 0;   // per sequence
+    size_t ssm_floats = 0;
   };
   std::vector<LayerCache> layers;  // [n_layer]
 };
@@ -103,7 +106,12 @@ Expected<std::unique_ptr<Session>> Session::create(const model::Model& model,
     return make_error(ErrorCode::kInvalidArgument,
                       "KV cache type {}/{} is not supported: use f16 (default), f32 or q8_0",
                       dtype_name(params.cache_type_k), dtype_name(params.cache_type_v));
+  if (params.n_seq < 1)
+    return make_error(ErrorCode::kInvalidArgument, "n_seq is {}: a session needs at least 1",
+                      params.n_seq);
   std::unique_ptr<Session> s(new Session(model, params));
+  s->n_past_.assign(static_cast<size_t>(params.n_seq), 0);
+  const size_t n_seq = static_cast<size_t>(params.n_seq);
   s->n_ctx_ = params.n_ctx > 0
                   ? params.n_ctx
                   : std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
@@ -118,9 +126,12 @@ Expected<std::unique_ptr<Session>> Session::create(const model::Model& model,
     if (hp.layer_kind[il] == LayerKind::kRecurrent) {
       Impl::LayerCache& c = s->impl_->layers[il];
       const int64_t channels = hp.ssm_inner_size + 2 * hp.ssm_group_count * hp.ssm_state_size;
-      c.conv.assign(static_cast<size_t>((hp.ssm_conv_kernel - 1) * channels), 0.0f);
-      c.ssm.assign(
-          static_cast<size_t>(hp.ssm_time_step_rank * hp.ssm_state_size * hp.ssm_state_size), 0.0f);
+      c.conv_floats = static_cast<size_t>((hp.ssm_conv_kernel - 1) * channels);
+      c.ssm_floats =
+          static_cast<size_t>(hp.ssm_time_step_rank * hp.ssm_state_size * hp.ssm_state_size);
+      c.conv.assign(n_seq * c.conv_floats, 0.0f);
+      c.ssm.assign(n_seq * c.ssm_floats, 0.0f);
+      s->has_recurrent_ = true;
       continue;
     }
     if (hp.kv_shared[il]) continue;
@@ -135,16 +146,18 @@ Expected<std::unique_ptr<Session>> Session::create(const model::Model& model,
     Impl::LayerCache& c = s->impl_->layers[il];
     c.k_stride = static_cast<size_t>(hp.n_head_kv[il]) * dtype_row_size(params.cache_type_k, dk);
     c.v_stride = static_cast<size_t>(hp.n_head_kv[il]) * dtype_row_size(params.cache_type_v, dv);
-    c.k.resize(c.k_stride * static_cast<size_t>(s->n_ctx_));
-    c.v.resize(c.v_stride * static_cast<size_t>(s->n_ctx_));
+    c.k.resize(n_seq * c.k_stride * static_cast<size_t>(s->n_ctx_));
+    c.v.resize(n_seq * c.v_stride * static_cast<size_t>(s->n_ctx_));
   }
   return s;
 }
 
-// Gated DeltaNet mixer over the batch, token by token through the layer's recurrent state:
-// projections, causal conv + SiLU, L2-normed q/k, the delta rule per value head, gated
-// RMS norm, output projection. `io`: [n_tokens, n_embd], normed input in, mixer output out.
-void Session::delta_net_mixer(int64_t il, float* io, int64_t n_tokens) {
+// Gated DeltaNet mixer over the batch, token by token through the recurrent state of each
+// token's sequence (token_seq [n_tokens]): projections (one matmul for the whole batch),
+// causal conv + SiLU, L2-normed q/k, the delta rule per value head, gated RMS norm, output
+// projection. `io`: [n_tokens, n_embd], normed input in, mixer output out.
+void Session::delta_net_mixer(int64_t il, float* io, std::span<const int32_t> token_seq) {
+  const int64_t n_tokens = static_cast<int64_t>(token_seq.size());
   const Hparams& hp = model_.hp;
   const LayerWeights& l = model_.layers[il];
   ThreadPool& pool = *pool_;
@@ -170,12 +183,15 @@ void Session::delta_net_mixer(int64_t il, float* io, int64_t n_tokens) {
   std::vector<float> window(static_cast<size_t>(n_kernel * channels)),
       conv(static_cast<size_t>(channels));
   std::vector<float> o(static_cast<size_t>(n_tokens * d_inner));
-  const size_t state_floats = static_cast<size_t>((n_kernel - 1) * channels);
+  const size_t state_floats = c.conv_floats;
   for (int64_t t = 0; t < n_tokens; ++t) {
-    std::copy(c.conv.begin(), c.conv.end(), window.begin());
+    const size_t seq = static_cast<size_t>(token_seq[t]);
+    float* conv_state = c.conv.data() + seq * c.conv_floats;
+    float* ssm_state = c.ssm.data() + seq * c.ssm_floats;
+    std::copy_n(conv_state, state_floats, window.begin());
     std::copy_n(u.data() + t * channels, channels,
                 window.begin() + static_cast<std::ptrdiff_t>(state_floats));
-    std::copy(window.begin() + channels, window.end(), c.conv.begin());
+    std::copy(window.begin() + channels, window.end(), conv_state);
     kernels::causal_conv1d(window.data(), l.ssm_conv1d.f32(), n_kernel, channels, conv.data());
     for (float& e : conv) e = kernels::silu(e);
     float* qs = conv.data();
@@ -188,7 +204,7 @@ void Session::delta_net_mixer(int64_t il, float* io, int64_t n_tokens) {
     // Value head h reads q/k head h mod n_k (ggml tiles, it does not interleave).
     pool.parallel_for(n_v, 1, [&](int64_t begin, int64_t end) {
       for (int64_t h = begin; h < end; ++h)
-        kernels::gated_delta_step(c.ssm.data() + h * S * S, qs + (h % n_k) * S, ks + (h % n_k) * S,
+        kernels::gated_delta_step(ssm_state + h * S * S, qs + (h % n_k) * S, ks + (h % n_k) * S,
                                   vs + h * S, g[t * n_v + h], beta[t * n_v + h], S,
                                   o.data() + t * d_inner + h * S);
     });
@@ -204,43 +220,109 @@ void Session::delta_net_mixer(int64_t il, float* io, int64_t n_tokens) {
   linear(pool, l.ssm_out, {}, o.data(), n_tokens, io);
 }
 
+Status Session::truncate(int32_t seq, int64_t n) {
+  if (seq < 0 || seq >= n_seq())
+    return make_error(ErrorCode::kInvalidArgument, "sequence {} is outside [0, {})", seq, n_seq());
+  const int64_t n_past = n_past_[static_cast<size_t>(seq)];
+  if (n < 0 || n > n_past)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot truncate sequence {} to {} positions: it holds {}", seq, n, n_past);
+  if (has_recurrent_ && n != 0 && n != n_past)
+    return make_error(ErrorCode::kUnsupported,
+                      "cannot truncate sequence {} to {} of its {} positions: a recurrent "
+                      "layer's state cannot be rewound (only to 0 or kept whole)",
+                      seq, n, n_past);
+  n_past_[static_cast<size_t>(seq)] = n;
+  return Status::ok_status();
+}
+
+Status Session::validate(std::span<const SeqBatch> chunks) const {
+  const Hparams& hp = model_.hp;
+  std::vector<bool> seen(n_past_.size(), false);
+  for (size_t ci = 0; ci < chunks.size(); ++ci) {
+    const SeqBatch& c = chunks[ci];
+    if (c.seq < 0 || c.seq >= n_seq())
+      return make_error(ErrorCode::kInvalidArgument,
+                        "chunk {} names sequence {}, outside [0, {}) of this session", ci, c.seq,
+                        n_seq());
+    if (seen[static_cast<size_t>(c.seq)])
+      return make_error(ErrorCode::kInvalidArgument,
+                        "sequence {} appears in more than one chunk of a batch", c.seq);
+    seen[static_cast<size_t>(c.seq)] = true;
+    const int64_t n_tokens = static_cast<int64_t>(c.tokens.size());
+    const int64_t n_past = n_past_[static_cast<size_t>(c.seq)];
+    if (n_past + n_tokens > n_ctx_)
+      return make_error(ErrorCode::kOutOfRange,
+                        "context limit: {} tokens already in the cache + {} new > context size {}",
+                        n_past, n_tokens, n_ctx_);
+    for (int64_t t = 0; t < n_tokens; ++t)
+      if (c.tokens[t] < 0 || c.tokens[t] >= hp.n_vocab)
+        return make_error(ErrorCode::kInvalidArgument,
+                          "token {} at index {} is outside the vocabulary [0, {})", c.tokens[t], t,
+                          hp.n_vocab);
+    for (int64_t r : c.logit_rows)
+      if (r < 0 || r >= n_tokens)
+        return make_error(ErrorCode::kInvalidArgument,
+                          "logits requested for row {} of a batch of {}", r, n_tokens);
+  }
+  return Status::ok_status();
+}
+
 Status Session::eval(std::span<const int32_t> tokens, std::span<const int64_t> logit_rows,
                      float* logits) {
+  if (tokens.empty()) return Status::ok_status();
+  const SeqBatch chunk{0, tokens, logit_rows};
+  return eval_batch(std::span<const SeqBatch>(&chunk, 1), logits);
+}
+
+Status Session::eval_batch(std::span<const SeqBatch> chunks, float* logits) {
+  LOUPE_TRY(validate(chunks));
+  forward(chunks, logits, nullptr);
+  return Status::ok_status();
+}
+
+Status Session::eval_hidden(int32_t seq, std::span<const int32_t> tokens, float* hidden) {
+  if (tokens.empty()) return Status::ok_status();
+  const SeqBatch chunk{seq, tokens, {}};
+  LOUPE_TRY(validate(std::span<const SeqBatch>(&chunk, 1)));
+  forward(std::span<const SeqBatch>(&chunk, 1), nullptr, hidden);
+  return Status::ok_status();
+}
+
+void Session::forward(std::span<const SeqBatch> chunks, float* logits, float* hidden) {
   const Hparams& hp = model_.hp;
   const ArchSpec& spec = *model_.spec;
   ThreadPool& pool = *pool_;
-  const int64_t n_tokens = static_cast<int64_t>(tokens.size());
   const int64_t n_embd = hp.n_embd;
   const float eps = static_cast<float>(hp.norm_eps);
-  if (n_tokens == 0) return Status::ok_status();
-  if (n_past_ + n_tokens > n_ctx_)
-    return make_error(ErrorCode::kOutOfRange,
-                      "context limit: {} tokens already in the cache + {} new > context size {}",
-                      n_past_, n_tokens, n_ctx_);
-  for (int64_t t = 0; t < n_tokens; ++t)
-    if (tokens[t] < 0 || tokens[t] >= hp.n_vocab)
-      return make_error(ErrorCode::kInvalidArgument,
-                        "token {} at index {} is outside the vocabulary [0, {})", tokens[t], t,
-                        hp.n_vocab);
-  for (int64_t r : logit_rows)
-    if (r < 0 || r >= n_tokens)
-      return make_error(ErrorCode::kInvalidArgument, "logits requested for row {} of a batch of {}",
-                        r, n_tokens);
-  if (n_past_ == 0) {  // a new sequence: recurrent states start from zero
-    for (Impl::LayerCache& c : impl_->layers) {
-      std::fill(c.conv.begin(), c.conv.end(), 0.0f);
-      std::fill(c.ssm.begin(), c.ssm.end(), 0.0f);
+
+  // The chunks laid end to end: token t of the batch belongs to sequence token_seq[t] at
+  // position positions[t]; chunk ci spans [chunk_begin[ci], chunk_begin[ci + 1]).
+  std::vector<int32_t> tokens, token_seq, positions;
+  std::vector<int64_t> chunk_begin = {0};
+  for (const SeqBatch& c : chunks) {
+    const int64_t n_past = n_past_[static_cast<size_t>(c.seq)];
+    for (size_t i = 0; i < c.tokens.size(); ++i) {
+      tokens.push_back(c.tokens[i]);
+      token_seq.push_back(c.seq);
+      positions.push_back(static_cast<int32_t>(n_past + static_cast<int64_t>(i)));
+    }
+    chunk_begin.push_back(static_cast<int64_t>(tokens.size()));
+    if (n_past == 0 && !c.tokens.empty()) {  // a new sequence: recurrent states start from zero
+      for (Impl::LayerCache& lc : impl_->layers) {
+        std::fill_n(lc.conv.data() + c.seq * lc.conv_floats, lc.conv_floats, 0.0f);
+        std::fill_n(lc.ssm.data() + c.seq * lc.ssm_floats, lc.ssm_floats, 0.0f);
+      }
     }
   }
+  const int64_t n_tokens = static_cast<int64_t>(tokens.size());
+  if (n_tokens == 0) return;
 
   auto observe = [&](int64_t il, const char* name, const float* data, int64_t rows, int64_t cols) {
     if (observer_ == nullptr) return;
     observer_->observe(il < 0 ? std::string(name) : fmt::format("blk.{}.{}", il, name), data, rows,
                        cols);
   };
-
-  std::vector<int32_t> positions(static_cast<size_t>(n_tokens));
-  std::iota(positions.begin(), positions.end(), static_cast<int32_t>(n_past_));
 
   // Residual stream x [n_tokens, n_embd].
   std::vector<float> x(static_cast<size_t>(n_tokens * n_embd));
@@ -294,7 +376,7 @@ Status Session::eval(std::span<const int32_t> tokens, std::span<const int64_t> l
     norm_rows(l.attn_norm, eps, x.data(), n_tokens, n_embd, cur.data());
     observe(il, "attn_norm", cur.data(), n_tokens, n_embd);
     if (hp.layer_kind[il] == LayerKind::kRecurrent) {
-      delta_net_mixer(il, cur.data(), n_tokens);
+      delta_net_mixer(il, cur.data(), token_seq);
     } else {
       q.resize(static_cast<size_t>(n_tokens * nq));
       k.resize(static_cast<size_t>(n_tokens * nk));
@@ -375,13 +457,12 @@ Status Session::eval(std::span<const int32_t> tokens, std::span<const int64_t> l
 
       Impl::LayerCache& c = impl_->layers[kv_layer];
       for (int64_t t = 0; t < n_tokens && has_kv; ++t) {
+        const int64_t cell = token_seq[t] * n_ctx_ + positions[t];
         kernels::store_kv_row(params_.cache_type_k, k.data() + t * nk, nk,
-                              c.k.data() + positions[t] * c.k_stride);
+                              c.k.data() + cell * c.k_stride);
         kernels::store_kv_row(params_.cache_type_v, v.data() + t * nv, nv,
-                              c.v.data() + positions[t] * c.v_stride);
+                              c.v.data() + cell * c.v_stride);
       }
-      kernels::KvView kv{params_.cache_type_k, params_.cache_type_v, c.k.data(),
-                         c.v.data(),           c.k_stride,           c.v_stride};
       kernels::AttentionParams ap;
       ap.n_head = n_head;
       ap.n_head_kv = n_head_kv;
@@ -393,7 +474,20 @@ Status Session::eval(std::span<const int32_t> tokens, std::span<const int64_t> l
       ap.window = swa ? hp.sliding_window : 0;
       ap.sinks = l.sinks ? l.sinks.f32() : nullptr;
       attn.resize(static_cast<size_t>(n_tokens * n_head * dv));
-      kernels::attention(pool, ap, kv, q.data(), positions.data(), n_tokens, attn.data());
+      // Each chunk attends over its own sequence's cells only.
+      for (size_t ci = 0; ci < chunks.size(); ++ci) {
+        const int64_t t0 = chunk_begin[ci], n = chunk_begin[ci + 1] - t0;
+        if (n == 0) continue;
+        const size_t first_cell = static_cast<size_t>(chunks[ci].seq * n_ctx_);
+        const kernels::KvView kv{params_.cache_type_k,
+                                 params_.cache_type_v,
+                                 c.k.data() + first_cell * c.k_stride,
+                                 c.v.data() + first_cell * c.v_stride,
+                                 c.k_stride,
+                                 c.v_stride};
+        kernels::attention(pool, ap, kv, q.data() + t0 * nq, positions.data() + t0, n,
+                           attn.data() + t0 * n_head * dv);
+      }
       if (spec.gated_attention)
         for (size_t i = 0; i < attn.size(); ++i) attn[i] *= kernels::sigmoid(gate[i]);
       observe(il, "kqv_out", attn.data(), n_tokens, n_head * dv);
@@ -566,21 +660,36 @@ Status Session::eval(std::span<const int32_t> tokens, std::span<const int64_t> l
     observe(il, "l_out", x.data(), n_tokens, n_embd);
   }
 
-  // ---- output, only for the requested rows
-  const int64_t n_rows = static_cast<int64_t>(logit_rows.size());
-  if (n_rows > 0) {
-    std::vector<float> xr(static_cast<size_t>(n_rows * n_embd));
-    for (int64_t r = 0; r < n_rows; ++r)
-      kernels::rms_norm(x.data() + logit_rows[r] * n_embd, model_.output_norm.f32(), eps, n_embd,
-                        xr.data() + r * n_embd);
-    observe(-1, "result_norm", xr.data(), n_rows, n_embd);
-    kernels::matmul(pool, model_.output.matrix(), xr.data(), n_rows, logits);
-    if (hp.final_softcap > 0)
-      kernels::softcap(logits, n_rows * hp.n_vocab, static_cast<float>(hp.final_softcap));
-    observe(-1, "result_output", logits, n_rows, hp.n_vocab);
+  // ---- output, only for the requested rows (every row when the hidden states are wanted)
+  std::vector<int64_t> rows;  // indices into the batch
+  if (hidden != nullptr) {
+    rows.resize(static_cast<size_t>(n_tokens));
+    std::iota(rows.begin(), rows.end(), 0);
+  } else {
+    for (size_t ci = 0; ci < chunks.size(); ++ci)
+      for (int64_t r : chunks[ci].logit_rows) rows.push_back(chunk_begin[ci] + r);
   }
-  n_past_ += n_tokens;
-  return Status::ok_status();
+  const int64_t n_rows = static_cast<int64_t>(rows.size());
+  if (n_rows > 0) {
+    std::vector<float> xr;
+    float* normed = hidden;
+    if (normed == nullptr) {
+      xr.resize(static_cast<size_t>(n_rows * n_embd));
+      normed = xr.data();
+    }
+    for (int64_t r = 0; r < n_rows; ++r)
+      kernels::rms_norm(x.data() + rows[r] * n_embd, model_.output_norm.f32(), eps, n_embd,
+                        normed + r * n_embd);
+    observe(-1, "result_norm", normed, n_rows, n_embd);
+    if (hidden == nullptr) {
+      kernels::matmul(pool, model_.output.matrix(), normed, n_rows, logits);
+      if (hp.final_softcap > 0)
+        kernels::softcap(logits, n_rows * hp.n_vocab, static_cast<float>(hp.final_softcap));
+      observe(-1, "result_output", logits, n_rows, hp.n_vocab);
+    }
+  }
+  for (const SeqBatch& c : chunks)
+    n_past_[static_cast<size_t>(c.seq)] += static_cast<int64_t>(c.tokens.size());
 }
 
 }  // namespace loupe::runtime
