@@ -21,7 +21,17 @@ Expected<std::unique_ptr<ServedModel>> ServedModel::load(const std::string& path
   runtime::RunParams params;
   params.n_ctx = opt.n_ctx;
   params.n_threads = opt.threads;
-  LOUPE_ASSIGN_OR_RETURN(m->gen_, engine::Generator::create(*m->model_, params));
+  engine::SchedulerOptions so;
+  so.n_parallel = opt.parallel;
+  so.max_queue = opt.max_queue;
+  so.run = params;
+  LOUPE_ASSIGN_OR_RETURN(m->sched_, engine::Scheduler::create(*m->model_, so));
+  m->pooling_ = engine::default_pooling(*m->model_);
+  if (!opt.pooling.empty()) {
+    LOUPE_ASSIGN_OR_RETURN(m->pooling_, engine::parse_pooling(opt.pooling));
+  }
+  m->embed_params_ = params;
+  m->embed_params_.n_ctx = m->sched_->n_ctx();
   if (m->format_.fallback)
     std::fprintf(stderr,
                  "loupe serve: %s has no chat template: serving it with ChatML (responses say "
@@ -31,13 +41,21 @@ Expected<std::unique_ptr<ServedModel>> ServedModel::load(const std::string& path
 }
 
 int64_t ServedModel::n_ctx() const {
-  return gen_->n_ctx();
+  return sched_->n_ctx();
 }
 
 Expected<engine::GenerateResult> ServedModel::generate(const engine::GenerateRequest& request,
                                                        const engine::TokenCallback& on_token) {
-  std::lock_guard<std::mutex> lock(gen_mutex_);
-  return gen_->generate(request, on_token);
+  return sched_->generate(request, on_token);
+}
+
+Expected<std::vector<float>> ServedModel::embed(std::span<const int32_t> tokens, bool normalize) {
+  std::lock_guard<std::mutex> lock(embed_mutex_);
+  if (!embed_session_) {
+    LOUPE_ASSIGN_OR_RETURN(embed_session_,
+                           runtime::Session::create(model_->weights(), embed_params_));
+  }
+  return engine::embed(*model_, *embed_session_, tokens, pooling_, normalize);
 }
 
 App::App(const ServerOptions& opt, std::vector<std::unique_ptr<ServedModel>> models,
@@ -204,8 +222,21 @@ void App::install(httplib::Server& svr) {
         send_error(res, {500, what, "server_error", "internal_error"});
       });
   svr.set_payload_max_length(opt_.max_body);
-  svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"status":"ok"})", "application/json");
+  // Up, and what each model's scheduler is doing (needs no key: it names no content).
+  svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    json models = json::array();
+    for (const auto& m : models_) {
+      const engine::Scheduler::Stats st = m->stats();
+      models.push_back({{"id", m->id()},
+                        {"parallel", m->parallel()},
+                        {"n_ctx", m->n_ctx()},
+                        {"active", st.active},
+                        {"queued", st.queued},
+                        {"steps", st.steps},
+                        {"batched_tokens", st.batched_tokens}});
+    }
+    res.set_content(dump(json{{"status", "ok"}, {"models", std::move(models)}}),
+                    "application/json");
   });
   install_openai(*this, svr);
   install_embeddings(*this, svr);

@@ -9,12 +9,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "engine/embed.h"
 #include "engine/generator.h"
 #include "engine/model.h"
 #include "engine/prompt.h"
+#include "engine/scheduler.h"
 #include "server/common.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -37,9 +40,20 @@ class ServedModel {
   // Context size of one generation slot.
   int64_t n_ctx() const;
 
-  // Thread-safe and blocking: runs one generation; `on_token` is called on the calling thread.
+  // Thread-safe and blocking: queues one generation for a slot of the model's continuous
+  // batch (kUnavailable when the queue is full); `on_token` runs on the calling thread.
   Expected<engine::GenerateResult> generate(const engine::GenerateRequest& request,
                                             const engine::TokenCallback& on_token = {});
+
+  int parallel() const { return sched_->n_parallel(); }
+  engine::Scheduler::Stats stats() const { return sched_->stats(); }
+
+  // Embeddings: --pooling, else the model's own pooling.
+  engine::Pooling pooling() const { return pooling_; }
+  // Thread-safe and blocking: the pooled vector of `tokens` [n_embd], computed on a session
+  // of its own (n_ctx() tokens, created on first use) so that embeddings never disturb the
+  // generation cache.
+  Expected<std::vector<float>> embed(std::span<const int32_t> tokens, bool normalize);
 
  private:
   ServedModel() = default;
@@ -48,8 +62,11 @@ class ServedModel {
   engine::ChatFormat format_;
   std::string template_hash_, sha256_;
   int64_t created_ = 0;
-  std::unique_ptr<engine::Generator> gen_;
-  std::mutex gen_mutex_;
+  std::unique_ptr<engine::Scheduler> sched_;
+  engine::Pooling pooling_ = engine::Pooling::kMean;
+  runtime::RunParams embed_params_;
+  std::unique_ptr<runtime::Session> embed_session_;  // guarded by embed_mutex_
+  std::mutex embed_mutex_;
 };
 
 class App {
