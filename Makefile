@@ -5,7 +5,7 @@ LOUPE_WERROR ?= OFF
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLOUPE_WERROR=$(LOUPE_WERROR)
 
-.PHONY: run setup configure build build-cli test demo fuzz-build fuzz clean format
+.PHONY: run setup configure build build-cli test npm demo fuzz-build fuzz clean format
 
 # Install what is missing, build in Release and run the main job (no download needed).
 run: setup build-cli demo
@@ -29,8 +29,14 @@ demo:
 
 # Build everything and run every test. Tests that need ../shared/testdata find it through
 # LOUPE_TESTDATA (default ../shared/testdata) and are reported as skipped without it.
-test: setup build
+test: setup build npm
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The openai / ollama npm clients the end-to-end tests drive (versions pinned in
+# tests/npm/package-lock.json). Without npm the npm.* tests are reported as skipped.
+npm:
+	@if command -v npm > /dev/null; then npm ci --prefix tests/npm --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the npm.* end-to-end tests will be skipped"; fi
 
 fuzz-build:
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -10,6 +10,11 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm run the end-to-end tests through the official openai / ollama clients; a
+# machine that already has them (e.g. from NodeSource) keeps its own.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 # Ubuntu names the sanitizer runtime differently; clang alone is enough there.
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
