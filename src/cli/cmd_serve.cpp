@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -73,6 +74,15 @@ int run_check(const SessionsOptions& o) {
   return *check == "ok" ? kExitOk : kExitError;
 }
 
+// Conversation o.id, or kNotFound naming the store.
+Expected<store::Conversation> load_conversation(const SessionsOptions& o) {
+  LOUPE_ASSIGN_OR_RETURN(auto st, open_store(o.data));
+  LOUPE_ASSIGN_OR_RETURN(std::optional<store::Conversation> c, st->get(o.id));
+  if (!c.has_value())
+    return make_error(ErrorCode::kNotFound, "no conversation {} in {}", o.id, st->path());
+  return std::move(*c);
+}
+
 int run_search(const SessionsOptions& o) {
   auto st = open_store(o.data);
   if (!st) return report(st.status());
@@ -85,14 +95,9 @@ int run_search(const SessionsOptions& o) {
 // The whole conversation as one JSON document: messages (with their extras: tool calls,
 // reasoning) and every exchange's provenance.
 int run_export(const SessionsOptions& o) {
-  auto st = open_store(o.data);
-  if (!st) return report(st.status());
-  auto c = (*st)->get(o.id);
+  auto c = load_conversation(o);
   if (!c) return report(c.status());
-  if (!c->has_value())
-    return report(make_error(ErrorCode::kNotFound, "no conversation {} in {}", o.id,
-                             (*st)->path()));
-  const store::Conversation& conv = **c;
+  const store::Conversation& conv = *c;
   using json = nlohmann::ordered_json;
   json messages = json::array();
   for (const auto& m : conv.messages) {
@@ -128,14 +133,9 @@ int run_export(const SessionsOptions& o) {
 }
 
 int run_show(const SessionsOptions& o) {
-  auto st = open_store(o.data);
-  if (!st) return report(st.status());
-  auto c = (*st)->get(o.id);
+  auto c = load_conversation(o);
   if (!c) return report(c.status());
-  if (!c->has_value())
-    return report(make_error(ErrorCode::kNotFound, "no conversation {} in {}", o.id,
-                             (*st)->path()));
-  const store::Conversation& conv = **c;
+  const store::Conversation& conv = *c;
   std::printf("conversation %lld  model %s  created %s  updated %s\n",
               static_cast<long long>(conv.summary.id), conv.summary.model.c_str(),
               iso_time(conv.summary.created_at).c_str(),

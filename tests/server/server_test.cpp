@@ -24,6 +24,7 @@
 
 #include "common/process.h"
 #include "common/testdata.h"
+#include "serve_process.h"
 #include "gguf/file.h"
 #include "gguf/writer.h"
 #include "server/server.h"
@@ -34,117 +35,8 @@ namespace {
 
 using json = nlohmann::json;
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string make_temp_dir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "loupe-serve-XXXXXX").string();
-  const char* d = ::mkdtemp(tmpl.data());
-  return d != nullptr ? std::string(d) : std::string();
-}
-
-// A `loupe serve` child; killed (TERM, then KILL) when destroyed.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> extra, std::string data = "") {
-    data_ = data.empty() ? make_temp_dir() : data;
-    owns_data_ = data.empty();
-    port_ = free_port();
-    std::vector<std::string> args = {LOUPE_BINARY, "serve", "-m",
-                                     testing::testdata_path("models/stories260K.gguf"),
-                                     "--port", std::to_string(port_), "--data", data_, "-t", "1"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    log_ = data_ + "/serve.log";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-  ~ServerProcess() {
-    stop();
-    std::error_code ec;
-    if (owns_data_ && !data_.empty()) std::filesystem::remove_all(data_, ec);
-  }
-
-  // Waits (at most 20 s) until /health answers; false if the child died or never answered.
-  bool wait_ready() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      httplib::Client c("127.0.0.1", port_);
-      c.set_connection_timeout(1);
-      if (auto r = c.Get("/health"); r && r->status == 200) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-
-  // SIGKILL, as a crash would.
-  void crash() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(30);
-    c.set_connection_timeout(5);
-    return c;
-  }
-  std::string log() const {
-    std::ifstream f(log_);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
-  const std::string& data() const { return data_; }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string data_, log_;
-  bool owns_data_ = true;
-};
+using testing::make_temp_dir;
+using testing::ServerProcess;
 
 const char* kModel = "stories260K";
 
