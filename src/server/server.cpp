@@ -94,9 +94,9 @@ Status serve(const ServerOptions& opt) {
   }
   App app(opt, std::move(models), std::move(st));
   httplib::Server svr;
-  // Each connection holds a thread while its response streams: enough for every slot plus
-  // the clients waiting in the queue and a few cheap requests beside them.
-  const size_t threads = static_cast<size_t>(opt.parallel) * ids.size() + opt.max_queue + 8;
+  // Each connection holds a thread while its response streams: enough for every model's
+  // slots and queue, and a few cheap requests beside them.
+  const size_t threads = (static_cast<size_t>(opt.parallel) + opt.max_queue) * ids.size() + 8;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   app.install(svr);
   // --port 0: any free port (the line below names it), for tests and scripts.

@@ -14,27 +14,12 @@ namespace loupe {
 namespace {
 
 using json = nlohmann::json;
-using testing::ServerProcess;
 
-class LabTest : public ::testing::Test {
+class LabTest : public testing::SharedServerTest<LabTest> {
+ public:
+  static std::vector<std::string> server_args() { return {"-c", "256", "--no-store"}; }
+
  protected:
-  static void SetUpTestSuite() {
-    if (testing::testdata_dir().empty()) return;
-    server_ = new ServerProcess({"-c", "256", "--no-store"});
-    ready_ = server_->wait_ready();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    LOUPE_REQUIRE_TESTDATA();
-    ASSERT_TRUE(ready_) << server_->log();
-  }
-  static httplib::Result post(const std::string& path, const json& body) {
-    auto c = server_->client();
-    return c.Post(path, body.dump(), "application/json");
-  }
   static json ok(const std::string& path, const json& body) {
     auto r = post(path, body);
     EXPECT_TRUE(r) << httplib::to_string(r.error());
@@ -52,12 +37,7 @@ class LabTest : public ::testing::Test {
     EXPECT_TRUE(j["error"]["type"].is_string());
     EXPECT_TRUE(j["error"].contains("code"));
   }
-
-  static ServerProcess* server_;
-  static bool ready_;
 };
-ServerProcess* LabTest::server_ = nullptr;
-bool LabTest::ready_ = false;
 
 TEST_F(LabTest, TokenizeDetokenizeRoundTrip) {
   for (const std::string text : {"Once upon a time, there was a little cat.",

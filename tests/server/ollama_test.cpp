@@ -26,28 +26,15 @@ namespace {
 
 using json = nlohmann::json;
 using testing::ServerProcess;
+using testing::model_with_template;
 
 constexpr int64_t kNEmbd = 64;  // stories260K
 
-class OllamaTest : public ::testing::Test {
+class OllamaTest : public testing::SharedServerTest<OllamaTest> {
+ public:
+  static std::vector<std::string> server_args() { return {"-c", "256"}; }
+
  protected:
-  static void SetUpTestSuite() {
-    if (testing::testdata_dir().empty()) return;
-    server_ = new ServerProcess({"-c", "256"});
-    ready_ = server_->wait_ready();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    LOUPE_REQUIRE_TESTDATA();
-    ASSERT_TRUE(ready_) << server_->log();
-  }
-  static httplib::Result post(const std::string& path, const json& body) {
-    auto c = server_->client();
-    return c.Post(path, body.dump(), "application/json");
-  }
   // A 200 JSON reply, parsed.
   static json ok(const httplib::Result& r) {
     EXPECT_TRUE(r) << httplib::to_string(r.error());
@@ -55,12 +42,7 @@ class OllamaTest : public ::testing::Test {
     EXPECT_EQ(r->status, 200) << r->body;
     return json::parse(r->body, nullptr, false);
   }
-
-  static ServerProcess* server_;
-  static bool ready_;
 };
-ServerProcess* OllamaTest::server_ = nullptr;
-bool OllamaTest::ready_ = false;
 
 json chat_body(json options, bool stream = false) {
   return json{{"model", "stories260K"},
@@ -468,24 +450,6 @@ TEST_F(EmbeddingsTest, BadInputIs400) {
   std::string lng;
   for (int i = 0; i < 300; ++i) lng += "cat ";
   bad({{"model", "stories260K"}, {"input", lng}}, "the context is 256 tokens");
-}
-
-// A copy of a models2026 file with a chat template from templates2026 (the tiny models carry
-// none), in `dir`.
-std::string model_with_template(const std::string& model, const std::string& tmpl,
-                                const std::string& dir) {
-  auto f = gguf::File::open(testing::testdata_path(model));
-  if (!f) return "";
-  gguf::Writer w(f->alignment());
-  for (const auto& kv : f->metadata()) w.set(kv.key, kv.value);
-  std::ifstream in(testing::testdata_path(tmpl), std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  w.set("tokenizer.chat_template", gguf::Value::str(ss.str()));
-  for (const auto& t : f->tensors())
-    if (!w.add_tensor_bytes(t.name, t.type, t.ne, t.bytes()).ok()) return "";
-  const std::string out = dir + "/model.gguf";
-  return w.write(out).ok() ? out : "";
 }
 
 void expect_valid_ollama_message(const json& msg) {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <chrono>
@@ -20,7 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/testdata.h"
+#include "gguf/file.h"
+#include "gguf/writer.h"
 
 namespace loupe::testing {
 
@@ -138,5 +143,50 @@ class ServerProcess {
   std::string data_, log_;
   bool owns_data_ = true;
 };
+
+// A fixture whose tests share one `loupe serve` child, started once per suite with
+// Derived::server_args(); tests are skipped (by name) without the test data.
+template <class Derived>
+class SharedServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (testdata_dir().empty()) return;
+    server_ = new ServerProcess(Derived::server_args());
+    ready_ = server_->wait_ready();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    LOUPE_REQUIRE_TESTDATA();
+    ASSERT_TRUE(ready_) << server_->log();
+  }
+  static httplib::Result post(const std::string& path, const nlohmann::json& body) {
+    auto c = server_->client();
+    return c.Post(path, body.dump(), "application/json");
+  }
+
+  inline static ServerProcess* server_ = nullptr;
+  inline static bool ready_ = false;
+};
+
+// A copy of a models2026 file with a chat template from templates2026 (the tiny models carry
+// none), written to `dir`; "" on failure.
+inline std::string model_with_template(const std::string& model, const std::string& tmpl,
+                                       const std::string& dir) {
+  auto f = gguf::File::open(testdata_path(model));
+  if (!f) return "";
+  gguf::Writer w(f->alignment());
+  for (const auto& kv : f->metadata()) w.set(kv.key, kv.value);
+  std::ifstream in(testdata_path(tmpl), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  w.set("tokenizer.chat_template", gguf::Value::str(ss.str()));
+  for (const auto& t : f->tensors())
+    if (!w.add_tensor_bytes(t.name, t.type, t.ne, t.bytes()).ok()) return "";
+  const std::string out = dir + "/model.gguf";
+  return w.write(out).ok() ? out : "";
+}
 
 }  // namespace loupe::testing

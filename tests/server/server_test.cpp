@@ -37,6 +37,7 @@ using json = nlohmann::json;
 
 using testing::make_temp_dir;
 using testing::ServerProcess;
+using testing::model_with_template;
 
 const char* kModel = "stories260K";
 
@@ -642,24 +643,6 @@ TEST_F(ServeTest, StreamingToolCallsEndWithFinishReasonToolCalls) {
     call.erase("index");
     expect_valid_call(call);
   }
-}
-
-// A copy of a models2026 file with a chat template from templates2026 (the tiny models carry
-// none), in `dir`.
-std::string model_with_template(const std::string& model, const std::string& tmpl,
-                                const std::string& dir) {
-  auto f = gguf::File::open(testing::testdata_path(model));
-  if (!f) return "";
-  gguf::Writer w(f->alignment());
-  for (const auto& kv : f->metadata()) w.set(kv.key, kv.value);
-  std::ifstream in(testing::testdata_path(tmpl), std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  w.set("tokenizer.chat_template", gguf::Value::str(ss.str()));
-  for (const auto& t : f->tensors())
-    if (!w.add_tensor_bytes(t.name, t.type, t.ne, t.bytes()).ok()) return "";
-  const std::string out = dir + "/model.gguf";
-  return w.write(out).ok() ? out : "";
 }
 
 // Qwen3's own template: the tools reach the prompt, and the forced call comes back parsed from
