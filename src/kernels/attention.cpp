@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/attention_isa.h"
+#include "kernels/exp.h"
 #include "kernels/matmul.h"
 #include "simd/cpu.h"
 #include "tensor/blocks.h"
@@ -111,10 +112,10 @@ void attention_ref(ThreadPool& pool, const AttentionParams& p, const KvView& kv,
       if (p.sinks != nullptr) max = std::max(max, p.sinks[h]);
       double sum = 0.0;
       for (float& s : scores) {
-        s = std::exp(s - max);
+        s = exp_det(s - max);
         sum += static_cast<double>(s);
       }
-      if (p.sinks != nullptr) sum += static_cast<double>(std::exp(p.sinks[h] - max));
+      if (p.sinks != nullptr) sum += static_cast<double>(exp_det(p.sinks[h] - max));
       const float inv = static_cast<float>(1.0 / sum);
       for (float& s : scores) {
         s *= inv;
