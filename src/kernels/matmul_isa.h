@@ -39,5 +39,9 @@ struct WeightKernel {
 // Kernels for `type` on each ISA; an empty WeightKernel when that ISA does not cover it.
 WeightKernel avx2_kernel(DType type);
 WeightKernel avx512_kernel(DType type);
+// AVX-512 kernels kept in their own files (matmul_avx512_float.cpp: F32/F16/BF16 register
+// tiles; matmul_avx512_kquant.cpp: K-quant panels); avx512_kernel asks them first.
+WeightKernel avx512_float_kernel(DType type);
+WeightKernel avx512_kquant_kernel(DType type);
 
 }  // namespace loupe::kernels::isa

@@ -299,6 +299,8 @@ WeightKernel make_panel() {
 
 WeightKernel avx512_kernel(DType type) {
   using namespace avx512;
+  if (WeightKernel k = avx512_kquant_kernel(type)) return k;
+  if (WeightKernel k = avx512_float_kernel(type)) return k;
   if (type == DType::kQ4_0) return make_panel<PanelQ4_0>();
   if (type == DType::kQ8_0) return make_panel<PanelQ8_0>();
   if (type == DType::kBF16)
