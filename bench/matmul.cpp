@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       const int k = n_tokens == 1 ? copies : 1;
       for (int c = 0; c < k; ++c) {
-        kernels::Matrix m{type, weights.data() + c * bytes, n_in, n_out, row};
+        kernels::Matrix m{type, weights.data() + c * bytes, n_in, n_out, row, nullptr};
         kernels::matmul(pool, m, x.data(), n_tokens, y.data());
       }
       s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / k);

@@ -199,6 +199,7 @@ nlohmann::json to_json(const BenchOptions& opt, const std::string& path, const m
   j["cpu_features"] = simd::feature_string();
   j["isa"] = std::string(simd::isa_name(simd::active_isa()));
   j["load_ms"] = load_ms;
+  j["repacked_bytes"] = m.packed.bytes();
   j["peak_rss_bytes"] = peak_rss_bytes();
   return j;
 }
@@ -238,7 +239,8 @@ int run_bench(const BenchOptions& opt) {
     const double load_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - l0).count();
     const model::Model& m = **model;
-    std::fprintf(stderr, "loupe bench: %s loaded in %.0f ms (isa %s; %s)\n", path.c_str(), load_ms,
+    std::fprintf(stderr, "loupe bench: %s loaded in %.0f ms, %.1f MiB repacked (isa %s; %s)\n",
+                 path.c_str(), load_ms, static_cast<double>(m.packed.bytes()) / (1 << 20),
                  std::string(simd::isa_name(simd::active_isa())).c_str(),
                  simd::feature_string().c_str());
     std::vector<std::pair<int, int>> tests;

@@ -3,8 +3,15 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <string_view>
 #include <vector>
+
+#include "base/aligned.h"
 
 #include "kernels/matmul_isa.h"
 #include "simd/cpu.h"
@@ -514,18 +521,88 @@ isa::WeightKernel fast_kernel(DType type) {
   }
 }
 
+
+// Registered packed ranges: source begin -> (source end, packed copy). The packed layout
+// has exactly the source's byte count, so a slice of a registered tensor (one expert of a
+// 3-D tensor, starting on a panel boundary) is found at the same offset in the copy.
+struct PackedRange {
+  const uint8_t* end = nullptr;
+  const uint8_t* packed = nullptr;
+  size_t granule = 1;  // bytes of one panel: a slice must start on one to use the copy
+};
+// The registry outlives every PackedWeights: models held in static objects are destroyed at
+// exit in any order relative to a function-local static, so it is never destroyed.
+struct PackedRegistry {
+  std::shared_mutex mutex;
+  std::map<const uint8_t*, PackedRange> ranges;
+};
+PackedRegistry& registry() {
+  static PackedRegistry* r = new PackedRegistry;
+  return *r;
+}
+
+const uint8_t* find_packed(const Matrix& w) {
+  std::shared_lock<std::shared_mutex> lock(registry().mutex);
+  const auto& ranges = registry().ranges;
+  if (ranges.empty()) return nullptr;
+  auto it = ranges.upper_bound(w.data);
+  if (it == ranges.begin()) return nullptr;
+  --it;
+  const size_t bytes = w.row_stride * static_cast<size_t>(w.n_out);
+  const size_t offset = static_cast<size_t>(w.data - it->first);
+  if (w.data + bytes > it->second.end || offset % it->second.granule != 0) return nullptr;
+  return it->second.packed + offset;
+}
+
 }  // namespace
 
-void matmul(ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tokens, float* y,
-            int64_t y_stride) {
-  assert(matmul_supports(w.type));
-  if (y_stride == 0) y_stride = w.n_out;
-  if (n_tokens <= 0 || w.n_out <= 0) return;
+struct PackedWeights::Block {
+  AlignedPtr<uint8_t> bytes;
+};
+
+bool PackedWeights::disabled() {
+  const char* e = std::getenv("LOUPE_NO_REPACK");
+  return e != nullptr && std::string_view(e) == "1";
+}
+
+size_t PackedWeights::add(const Matrix& w) {
+  if (disabled() || !matmul_supports(w.type)) return 0;
   const isa::WeightKernel k = fast_kernel(w.type);
+  if (!k || k.can_pack == nullptr || !k.can_pack(w)) return 0;
+  const size_t n = w.row_stride * static_cast<size_t>(w.n_out);
+  auto* b = new Block{aligned_alloc_array<uint8_t>(n)};
+  k.pack(w, b->bytes.get());
+  {
+    std::unique_lock<std::shared_mutex> lock(registry().mutex);
+    registry().ranges[w.data] = {w.data + n, b->bytes.get(),
+                               w.row_stride * static_cast<size_t>(std::max<int64_t>(1, k.row_align))};
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  blocks_.emplace_back(w.data, b);
+  bytes_ += n;
+  return n;
+}
+
+PackedWeights::~PackedWeights() {
+  std::unique_lock<std::shared_mutex> lock(registry().mutex);
+  for (auto& [src, b] : blocks_) {
+    registry().ranges.erase(src);
+    delete b;
+  }
+}
+
+void matmul(ThreadPool& pool, const Matrix& w_in, const float* x, int64_t n_tokens, float* y,
+            int64_t y_stride) {
+  assert(matmul_supports(w_in.type));
+  if (y_stride == 0) y_stride = w_in.n_out;
+  if (n_tokens <= 0 || w_in.n_out <= 0) return;
+  const isa::WeightKernel k = fast_kernel(w_in.type);
   if (!k) {
-    matmul_scalar(pool, w, x, n_tokens, y, y_stride);
+    matmul_scalar(pool, w_in, x, n_tokens, y, y_stride);
     return;
   }
+  Matrix w = w_in;
+  if (k.pack != nullptr && w.packed == nullptr) w.packed = find_packed(w);
   // Activations converted once per matmul (per token row, so any batch converts a token
   // the same way), then every output row against them.
   thread_local std::vector<uint8_t> act;

@@ -8,6 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "base/thread_pool.h"
 #include "tensor/blocks.h"
@@ -23,6 +26,35 @@ struct Matrix {
   int64_t n_in = 0;
   int64_t n_out = 0;
   size_t row_stride = 0;
+  // The same rows repacked for the active ISA's kernel (set by matmul() from PackedWeights;
+  // callers leave it null).
+  const uint8_t* packed = nullptr;
+};
+
+// Weights repacked once, at load, into the layout the active ISA's kernel reads without
+// rearranging (AVX-512 Q4_0 / Q8_0: panels of 16 rows, interleaved block by block, exactly as
+// many bytes as the file's blocks). A matmul whose weight lies in a registered range reads the
+// packed copy; results are bit-identical to the unpacked path. Ranges stay registered while
+// the object lives; the file's pages are not needed afterwards (see drop_source()).
+class PackedWeights {
+ public:
+  PackedWeights() = default;
+  ~PackedWeights();
+  PackedWeights(const PackedWeights&) = delete;
+  PackedWeights& operator=(const PackedWeights&) = delete;
+
+  // Packs w (all n_out rows) when the active ISA has a packed layout for its type and shape;
+  // returns the bytes packed (0: left as it is). Safe to call from several threads at once.
+  size_t add(const Matrix& w);
+  size_t bytes() const { return bytes_; }
+  // Whether LOUPE_NO_REPACK=1 turned packing off.
+  static bool disabled();
+
+ private:
+  struct Block;
+  std::mutex mutex_;  // guards blocks_ and bytes_
+  std::vector<std::pair<const uint8_t*, Block*>> blocks_;
+  size_t bytes_ = 0;
 };
 
 // The type activations are converted to before a dot product with `weight` rows

@@ -33,6 +33,10 @@ struct WeightKernel {
   // Rows per register panel: the driver splits rows at multiples of it (any split gives
   // the same bits; this one keeps panels full).
   int64_t row_align = 1;
+  // Optional packed layout (same byte count as the stored rows; rows() reads w.packed when
+  // set): whether w can be packed, and the packing of all its rows into `out`.
+  bool (*can_pack)(const Matrix& w) = nullptr;
+  void (*pack)(const Matrix& w, uint8_t* out) = nullptr;
   explicit operator bool() const { return rows != nullptr; }
 };
 

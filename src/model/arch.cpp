@@ -1,6 +1,11 @@
 #include "model/arch.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
+#include <thread>
 
 #include <fmt/ranges.h>
 
@@ -47,6 +52,41 @@ std::vector<std::string_view> family_names() {
   return names;
 }
 
+namespace {
+
+// Repacks the matrices the active ISA's kernels read faster in another layout, and lets the
+// kernel drop the file's pages of those tensors: the copy replaces them (only token
+// embeddings, whose rows are looked up, are read in place after this).
+void pack_weights(Model& m) {
+  if (kernels::PackedWeights::disabled()) return;
+  const long page = sysconf(_SC_PAGESIZE);
+  std::vector<const gguf::TensorInfo*> todo;
+  for (const gguf::TensorInfo& t : m.file->tensors()) {
+    if (t.ne.size() < 2 || t.name.find("token_embd") != std::string::npos) continue;
+    // A 3-D tensor is a stack of matrices (experts): packed whole, so each slice must start on
+    // a panel boundary (the kernel checks) — rows per slice a multiple of 16 keeps that true.
+    if (t.ne.size() > 2 && t.ne[1] % 16 != 0) continue;
+    todo.push_back(&t);
+  }
+  // Tensors are packed on every core (the copy is memory-bound: page faults on both sides).
+  ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  pool.parallel_for(static_cast<int64_t>(todo.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const gguf::TensorInfo& t = *todo[static_cast<size_t>(i)];
+      int64_t rows = 1;
+      for (size_t d = 1; d < t.ne.size(); ++d) rows *= t.ne[d];
+      const kernels::Matrix w{t.type, t.data, t.ne[0], rows, dtype_row_size(t.type, t.ne[0]),
+                              nullptr};
+      if (m.packed.add(w) == 0) continue;
+      const uintptr_t first = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+      const uintptr_t last = (reinterpret_cast<uintptr_t>(t.data) + t.n_bytes) / page * page;
+      if (last > first) (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    }
+  });
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Model>> load_model(const std::string& path) {
   auto model = std::make_unique<Model>();
   LOUPE_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
@@ -78,6 +118,7 @@ Expected<std::unique_ptr<Model>> load_model(const std::string& path) {
                       path, hp.n_expert_used, hp.n_expert);
   Binder binder(*model->file);
   LOUPE_TRY(family->bind(binder, *model));
+  pack_weights(*model);
   return model;
 }
 

@@ -107,6 +107,9 @@ struct Model {
   Weight per_layer_model_proj;  // [n_embd, n_embd_per_layer * n_layer]
   Weight per_layer_proj_norm;   // [n_embd_per_layer]
   std::vector<LayerWeights> layers;
+  // Matrices repacked at load for the active ISA (declared last: unregistered before the
+  // file is unmapped).
+  kernels::PackedWeights packed;
 };
 
 // A family: its spec and how its tensors bind.

@@ -359,6 +359,9 @@ void Session::forward(std::span<const SeqBatch> chunks, float* logits, float* hi
   }
 
   std::vector<float> cur(x.size()), tmp, q, k, v, gate, attn, ffn_out(x.size());
+  // Dense FFN buffers, reused by every layer (fresh ones per layer cost page faults on
+  // prompt batches: 3 × n_tokens × n_ff floats).
+  std::vector<float> ffn_g, ffn_u, ffn_a;
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const LayerWeights& l = model_.layers[il];
     const bool swa = hp.layer_kind[il] == LayerKind::kSlidingAttention;
@@ -593,7 +596,7 @@ void Session::forward(std::span<const SeqBatch> chunks, float* logits, float* hi
         linear(pool, l.down_shexp, {}, a.data(), n_tokens, sh.data());
         if (l.gate_inp_shexp) {
           kernels::Matrix gm{DType::kF32, l.gate_inp_shexp.info->data, n_embd, 1,
-                             static_cast<size_t>(n_embd) * sizeof(float)};
+                             static_cast<size_t>(n_embd) * sizeof(float), nullptr};
           kernels::matmul(pool, gm, xin, n_tokens, sgate.data());
         }
         for (int64_t t = 0; t < n_tokens; ++t) {
@@ -604,7 +607,11 @@ void Session::forward(std::span<const SeqBatch> chunks, float* logits, float* hi
     };
     auto dense_ffn = [&](const float* xin, float* out) {
       const int64_t n_ff = l.ffn_down.ne(0);
-      std::vector<float> g(static_cast<size_t>(n_tokens * n_ff)), u, a(g.size());
+      std::vector<float>& g = ffn_g;
+      std::vector<float>& u = ffn_u;
+      std::vector<float>& a = ffn_a;
+      g.resize(static_cast<size_t>(n_tokens * n_ff));
+      a.resize(g.size());
       if (l.ffn_gate) {
         u.resize(g.size());
         linear(pool, l.ffn_gate, {}, xin, n_tokens, g.data());

@@ -42,7 +42,7 @@ TEST(Matmul, EveryWeightTypeMatchesTheReference) {
       uint8_t* data = storage.data() + (dtype_traits(type).type_size % 2 == 1 ? 1 : 0);
       for (int64_t r = 0; r < n_out; ++r)
         quantize_row_ref(type, wf.data() + r * n_in, data + r * row, n_in);
-      Matrix m{type, data, n_in, n_out, row};
+      Matrix m{type, data, n_in, n_out, row, nullptr};
       std::vector<float> y(static_cast<size_t>(n_out * n_tokens));
       matmul(pool, m, x.data(), n_tokens, y.data());
       for (int64_t t = 0; t < n_tokens; ++t)
@@ -97,7 +97,7 @@ TEST(Matmul, EveryIsaEveryTypeMatchesReferenceAndBatchesAgree) {
         uint8_t* data = storage.data() + 3;  // weights at an odd byte address
         for (int64_t r = 0; r < n_out; ++r)
           quantize_row_ref(type, wf.data() + r * n_in, data + r * row, n_in);
-        Matrix m{type, data, n_in, n_out, row};
+        Matrix m{type, data, n_in, n_out, row, nullptr};
         std::vector<float> batch(static_cast<size_t>(n_out * n_tokens)),
             batch3(batch.size());
         matmul(pool1, m, x, n_tokens, batch.data());
@@ -145,7 +145,7 @@ TEST(Matmul, PanelsAndTokenBlocksAgreeWithSingleTokens) {
       uint8_t* data = storage.data() + 1;
       for (int64_t r = 0; r < n_out; ++r)
         quantize_row_ref(type, wf.data() + r * n_in, data + r * row, n_in);
-      Matrix m{type, data, n_in, n_out, row};
+      Matrix m{type, data, n_in, n_out, row, nullptr};
       std::vector<float> batch(static_cast<size_t>(n_out * n_tokens)), batch3(batch.size());
       matmul(pool1, m, x.data(), n_tokens, batch.data());
       matmul(pool3, m, x.data(), n_tokens, batch3.data());

@@ -128,32 +128,106 @@ inline void transpose16x4(const uint8_t* const* rows, size_t off, __m512i out[4]
   out[3] = _mm512_shuffle_i32x4(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
-// The F16 scales (first field of both block types) of block b of the 16 rows.
-template <class Block>
-inline __m512 panel_scales(const uint8_t* const* rows, int64_t b) {
-  alignas(32) uint16_t h[kPanel];
-  for (int i = 0; i < kPanel; ++i)
-    std::memcpy(&h[i], rows[i] + static_cast<size_t>(b) * sizeof(Block), sizeof(uint16_t));
-  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
-}
+// Block scales of the 16 rows (the first field of every panel type's block): F16, or an
+// E8M0 exponent (MXFP4, halved like the scalar twin's e8m0_half since its values are doubled).
+struct ScaleF16 {
+  static constexpr int kBytes = 2;
+  static __m512 direct(const uint8_t* const* rows, size_t off) {
+    alignas(32) uint16_t h[kPanel];
+    for (int i = 0; i < kPanel; ++i) std::memcpy(&h[i], rows[i] + off, sizeof(uint16_t));
+    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
+  }
+  static __m512 packed(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+};
 
-struct PanelQ4_0 {
-  using Block = BlockQ4_0;
-  static constexpr int kOffset = 8;
-  static void codes(const uint8_t* const* rows, int64_t b, __m512i w[8]) {
-    __m512i t[4];
-    transpose16x4(rows, static_cast<size_t>(b) * sizeof(Block) + 2, t);
+struct ScaleE8M0 {
+  static constexpr int kBytes = 1;
+  // e < 2: 2^(e - 128) as the subnormal 0x00200000 << e; else (e - 1) << 23 = 2^(e - 128).
+  static __m512 from_bytes(__m128i e8) {
+    const __m512i e = _mm512_cvtepu8_epi32(e8);
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i tiny = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, tiny));
+  }
+  static __m512 direct(const uint8_t* const* rows, size_t off) {
+    alignas(16) uint8_t e[kPanel];
+    for (int i = 0; i < kPanel; ++i) e[i] = rows[i][off];
+    return from_bytes(_mm_load_si128(reinterpret_cast<const __m128i*>(e)));
+  }
+  static __m512 packed(const uint8_t* p) {
+    return from_bytes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+};
+
+// Packed layout (PackedWeights): per panel of 16 rows, block by block, the stored form of
+// what codes() builds (4-bit types: the 4 transposed zmm of nibbles before unpacking; Q8_0:
+// the 8 zmm, sign-flipped) followed by the 16 rows' scales as stored: 16 × sizeof(Block)
+// bytes, the source's own size, so packing changes where bytes sit, never their count.
+//
+// 4-bit types: 16 bytes of nibbles at kQs in each block (low nibbles: values 0-15, high:
+// 16-31). Q4_0 feeds vpdpbusd the nibble itself (offset 8); IQ4_NL and MXFP4 map it through
+// their value table, stored + 128 so that it is unsigned (offset 128).
+struct NoTable {
+  static constexpr const int8_t* kValues = nullptr;
+};
+struct Iq4nlTable {
+  static constexpr const int8_t* kValues = kIq4nlValues;
+};
+struct Mxfp4Table {
+  static constexpr const int8_t* kValues = kMxfp4Values;
+};
+
+template <class B, int kQs, class Scale, class Table>
+struct Panel4 {
+  using Block = B;
+  static constexpr int kOffset = Table::kValues == nullptr ? 8 : 128;
+  static constexpr int kStored = 4;  // zmm stored per packed block
+  static constexpr int kScaleBytes = Scale::kBytes;
+  static void unpack(const __m512i t[4], __m512i w[8]) {
     const __m512i mask = _mm512_set1_epi8(0x0f);
     for (int k = 0; k < 4; ++k) {
       w[k] = _mm512_and_si512(t[k], mask);
       w[k + 4] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), mask);
     }
+    if constexpr (Table::kValues != nullptr) {
+      alignas(16) uint8_t lut[16];
+      for (int i = 0; i < 16; ++i) lut[i] = static_cast<uint8_t>(Table::kValues[i] + 128);
+      const __m512i table =
+          _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+      for (int k = 0; k < 8; ++k) w[k] = _mm512_shuffle_epi8(table, w[k]);
+    }
   }
+  static void stored(const uint8_t* const* rows, int64_t b, __m512i t[4]) {
+    transpose16x4(rows, static_cast<size_t>(b) * sizeof(Block) + kQs, t);
+  }
+  static void codes(const uint8_t* const* rows, int64_t b, __m512i w[8]) {
+    __m512i t[4];
+    stored(rows, b, t);
+    unpack(t, w);
+  }
+  static void packed_codes(const uint8_t* blk, __m512i w[8]) {
+    __m512i t[4];
+    for (int k = 0; k < 4; ++k) t[k] = _mm512_loadu_si512(blk + 64 * k);
+    unpack(t, w);
+  }
+  static __m512 scales(const uint8_t* const* rows, int64_t b) {
+    return Scale::direct(rows, static_cast<size_t>(b) * sizeof(Block));
+  }
+  static __m512 packed_scales(const uint8_t* p) { return Scale::packed(p); }
 };
+
+using PanelQ4_0 = Panel4<BlockQ4_0, 2, ScaleF16, NoTable>;
+using PanelIq4Nl = Panel4<BlockIq4Nl, 2, ScaleF16, Iq4nlTable>;
+using PanelMxfp4 = Panel4<BlockMxfp4, 1, ScaleE8M0, Mxfp4Table>;
 
 struct PanelQ8_0 {
   using Block = BlockQ8_0;
   static constexpr int kOffset = 128;
+  static constexpr int kStored = 8;
+  static constexpr int kScaleBytes = 2;
   static void codes(const uint8_t* const* rows, int64_t b, __m512i w[8]) {
     const size_t off = static_cast<size_t>(b) * sizeof(Block) + 2;
     transpose16x4(rows, off, w);
@@ -161,7 +235,25 @@ struct PanelQ8_0 {
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     for (int k = 0; k < 8; ++k) w[k] = _mm512_xor_si512(w[k], flip);
   }
+  static void stored(const uint8_t* const* rows, int64_t b, __m512i t[8]) { codes(rows, b, t); }
+  static void packed_codes(const uint8_t* blk, __m512i w[8]) {
+    for (int k = 0; k < 8; ++k) w[k] = _mm512_loadu_si512(blk + 64 * k);
+  }
+  static __m512 scales(const uint8_t* const* rows, int64_t b) {
+    return ScaleF16::direct(rows, static_cast<size_t>(b) * sizeof(Block));
+  }
+  static __m512 packed_scales(const uint8_t* p) { return ScaleF16::packed(p); }
 };
+
+// Bytes of one packed block of a 16-row panel: the stored zmm, then 16 scales.
+template <class Decoder>
+constexpr size_t packed_block_bytes() {
+  return 64 * Decoder::kStored + Decoder::kScaleBytes * kPanel;
+}
+static_assert(packed_block_bytes<PanelQ4_0>() == kPanel * sizeof(BlockQ4_0));
+static_assert(packed_block_bytes<PanelIq4Nl>() == kPanel * sizeof(BlockIq4Nl));
+static_assert(packed_block_bytes<PanelMxfp4>() == kPanel * sizeof(BlockMxfp4));
+static_assert(packed_block_bytes<PanelQ8_0>() == kPanel * sizeof(BlockQ8_0));
 
 struct alignas(64) PanelBlock {
   __m512i w[8];
@@ -173,7 +265,35 @@ struct PanelDirect {
   const uint8_t* const* rows;
   void block(int64_t b, __m512i w[8], __m512& d) const {
     Decoder::codes(rows, b, w);
-    d = panel_scales<typename Decoder::Block>(rows, b);
+    d = Decoder::scales(rows, b);
+  }
+};
+
+// Where block b of a packed panel keeps its codes and its scales. Blocks go in pairs: the
+// codes of both, then the scales of both (2 × 288 = 9 cache lines for Q4_0, 2 × 544 = 17 for
+// Q8_0), so with an even block count every code vector of those starts on a cache line; a
+// last odd block stands alone.
+template <class Decoder>
+inline void packed_offsets(int64_t nb, int64_t b, size_t& codes, size_t& scales) {
+  constexpr size_t kCodes = 64 * Decoder::kStored;
+  const int64_t pair = b / 2, j = b % 2;
+  const size_t base = static_cast<size_t>(pair) * 2 * packed_block_bytes<Decoder>();
+  const int64_t in_pair = std::min<int64_t>(2, nb - 2 * pair);
+  codes = base + static_cast<size_t>(j) * kCodes;
+  scales = base + static_cast<size_t>(in_pair) * kCodes +
+           static_cast<size_t>(j) * Decoder::kScaleBytes * kPanel;
+}
+
+// A panel of the packed copy (see packed_offsets).
+template <class Decoder>
+struct PanelPacked {
+  const uint8_t* panel;
+  int64_t nb;
+  void block(int64_t b, __m512i w[8], __m512& d) const {
+    size_t codes, scales;
+    packed_offsets<Decoder>(nb, b, codes, scales);
+    Decoder::packed_codes(panel + codes, w);
+    d = Decoder::packed_scales(panel + scales);
   }
 };
 
@@ -253,7 +373,8 @@ void panel_rows(const Matrix& w, const ActView& a, int64_t r0, int64_t r1, float
         rows[i] = w.data + static_cast<size_t>(p0 + std::min(i, n_rows - 1)) * w.row_stride;
       // The next panel's bytes are requested while this one computes (GEMV streams rows).
       if (p0 + kPanel < r1) {
-        const uint8_t* next = w.data + static_cast<size_t>(p0 + kPanel) * w.row_stride;
+        const uint8_t* base = w.packed != nullptr ? w.packed : w.data;
+        const uint8_t* next = base + static_cast<size_t>(p0 + kPanel) * w.row_stride;
         const size_t bytes = static_cast<size_t>(std::min<int64_t>(kPanel, r1 - p0 - kPanel)) * w.row_stride;
         for (size_t off = 0; off < bytes; off += 64)
           _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T0);
@@ -264,16 +385,26 @@ void panel_rows(const Matrix& w, const ActView& a, int64_t r0, int64_t r1, float
           _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n_rows) - 1), _mm512_load_ps(out[t]));
         }
       };
+      // Packed at load: no transposition; one tile reads the panel straight from the copy.
+      const PanelPacked<Decoder> packed{w.packed + static_cast<size_t>(p0) * w.row_stride, nb};
       if (te - tb <= kPanelTokens) {  // one tile: decode in place, the rows stream once
         const int n = static_cast<int>(te - tb);
-        panel_tokens(PanelDirect<Decoder>{rows}, nb, a.data + tb * a.row_bytes, a.row_bytes, n,
-                     &out[0][0]);
+        if (w.packed != nullptr)
+          panel_tokens(packed, nb, a.data + tb * a.row_bytes, a.row_bytes, n, &out[0][0]);
+        else
+          panel_tokens(PanelDirect<Decoder>{rows}, nb, a.data + tb * a.row_bytes, a.row_bytes, n,
+                       &out[0][0]);
         emit(tb, n);
         continue;
       }
+      // More tiles: the panel's codes unpacked once per token block, then read by each tile.
       for (int64_t b = 0; b < nb; ++b) {
-        Decoder::codes(rows, b, prepared[b].w);
-        prepared[b].d = panel_scales<typename Decoder::Block>(rows, b);
+        if (w.packed != nullptr) {
+          packed.block(b, prepared[b].w, prepared[b].d);
+        } else {
+          Decoder::codes(rows, b, prepared[b].w);
+          prepared[b].d = Decoder::scales(rows, b);
+        }
       }
       const PanelPrepared src{prepared.data()};
       for (int64_t t = tb; t < te; t += kPanelTokens) {
@@ -285,6 +416,32 @@ void panel_rows(const Matrix& w, const ActView& a, int64_t r0, int64_t r1, float
   }
 }
 
+// Whole panels only: a matrix whose row count is a multiple of 16.
+bool can_pack_panels(const Matrix& w) {
+  return w.n_out > 0 && w.n_out % kPanel == 0 && w.n_in % kQk == 0;
+}
+
+template <class Decoder>
+void pack_panels(const Matrix& w, uint8_t* out) {
+  const int64_t nb = w.n_in / kQk;
+  for (int64_t p0 = 0; p0 < w.n_out; p0 += kPanel) {
+    const uint8_t* rows[kPanel];
+    for (int i = 0; i < kPanel; ++i) rows[i] = w.data + static_cast<size_t>(p0 + i) * w.row_stride;
+    uint8_t* panel = out + static_cast<size_t>(p0) * w.row_stride;
+    for (int64_t b = 0; b < nb; ++b) {
+      size_t codes, scales;
+      packed_offsets<Decoder>(nb, b, codes, scales);
+      __m512i t[8];
+      Decoder::stored(rows, b, t);
+      for (int k = 0; k < Decoder::kStored; ++k) _mm512_storeu_si512(panel + codes + 64 * k, t[k]);
+      constexpr int kBytes = Decoder::kScaleBytes;
+      for (int i = 0; i < kPanel; ++i)
+        std::memcpy(panel + scales + kBytes * i,
+                    rows[i] + static_cast<size_t>(b) * sizeof(typename Decoder::Block), kBytes);
+    }
+  }
+}
+
 template <class Decoder>
 WeightKernel make_panel() {
   WeightKernel k;
@@ -292,6 +449,8 @@ WeightKernel make_panel() {
   k.convert = &convert_q8x<Decoder::kOffset>;
   k.rows = &panel_rows<Decoder>;
   k.row_align = kPanel;
+  k.can_pack = &can_pack_panels;
+  k.pack = &pack_panels<Decoder>;
   return k;
 }
 
@@ -303,6 +462,8 @@ WeightKernel avx512_kernel(DType type) {
   if (WeightKernel k = avx512_float_kernel(type)) return k;
   if (type == DType::kQ4_0) return make_panel<PanelQ4_0>();
   if (type == DType::kQ8_0) return make_panel<PanelQ8_0>();
+  if (type == DType::kIQ4_NL) return make_panel<PanelIq4Nl>();
+  if (type == DType::kMXFP4) return make_panel<PanelMxfp4>();
   if (type == DType::kBF16)
     return simd::cpu_features().avx512bf16 ? make<Bf16Family>(&convert_bf16)
                                            : make<FloatFamily<LoadBF16>>(&convert_bf16_f32);
