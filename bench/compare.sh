@@ -10,8 +10,10 @@
 # ours and theirs (medians over rounds of each run's mean t/s), the median of the paired
 # per-round ratios, and the share of this machine's ceilings measured in the same run:
 # read bandwidth (bench/membw) for tgN, with bytes per token = the model's tensor bytes;
-# the compute ceiling of the path used (bench/peak) for ppN, with 2·params ops per token.
-# Env: LOUPE (default build/loupe), BENCH_BIN (default: LOUPE's dir/bench).
+# the compute ceiling of the path used (bench/peak) for ppN, with 2·params ops per token
+# (int8 on AVX-512: the zmm vpdpbusd rate, which the panel kernels use).
+# Env: LOUPE (default build/loupe), BENCH_BIN (default: LOUPE's dir/bench), LLAMA_BENCH_ARGS
+# (extra llama-bench arguments, e.g. "-fa off"), LOUPE_ARGS (extra loupe bench arguments).
 set -euo pipefail
 
 threads=2 n_prompt=512 n_gen=128 reps=3 rounds=3
@@ -23,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     -n) n_gen="$2"; shift 2 ;;
     -r) reps="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) models+=("$1"); shift ;;
   esac
 done
@@ -48,8 +50,8 @@ echo "$peak_out" >&2
 for ((round = 0; round < rounds; ++round)); do
   for m in "${models[@]}"; do
     base="$work/$(basename "$m").$round"
-    run_ours() { "$loupe" bench -m "$m" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" -o json > "$base.ours.json" 2>> "$work/log"; }
-    run_theirs() { "$LLAMA_BENCH" -m "$m" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" -o json > "$base.theirs.json" 2>> "$work/log"; }
+    run_ours() { "$loupe" bench -m "$m" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" ${LOUPE_ARGS:-} -o json > "$base.ours.json" 2>> "$work/log"; }
+    run_theirs() { "$LLAMA_BENCH" -m "$m" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" ${LLAMA_BENCH_ARGS:-} -o json > "$base.theirs.json" 2>> "$work/log"; }
     if ((round % 2 == 0)); then run_ours; run_theirs; else run_theirs; run_ours; fi
     echo "round $((round + 1))/$rounds: $(basename "$m") done" >&2
   done
@@ -78,7 +80,7 @@ def compute_ceiling(model_type, isa):
     if "F16" in model_type and "BF16" not in model_type: return "f32 fma avx512" if isa == "avx512" else "f32 fma avx2"
     if "BF16" in model_type: return "bf16 dot avx512" if isa == "avx512" else "f32 fma avx2"
     if "F32" in model_type: return "f32 fma avx512" if isa == "avx512" else "f32 fma avx2"
-    return "int8 vnni ymm" if isa == "avx512" else "int8 maddubs avx2"
+    return "int8 vnni zmm" if isa == "avx512" else "int8 maddubs avx2"
 print(f"loupe vs llama.cpp, {threads} threads, -p {n_prompt} -n {n_gen} -r {reps}, {rounds} alternating rounds")
 print(f"ceilings (same run): read bandwidth {bw:.1f} GB/s; " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
 print(f"command: LLAMA_BENCH={llama} bench/compare.sh -t {threads} -p {n_prompt} -n {n_gen} -r {reps} --rounds {rounds} ...")
@@ -88,11 +90,12 @@ print("|---|---|---:|---:|---:|---:|---:|---|")
 for (model, mtype, name), r in rows.items():
     t = r["t"]; o = statistics.median(r["ours"]); l = statistics.median(r["theirs"]); q = statistics.median(r["ratio"])
     if name.startswith("tg"):
-        need = t["model_size"] / 1e9  # GB read per token
+        # GB read per token: the file's tensor bytes (a MoE model: its active share)
+        need = t.get("active_bytes_per_token", t["model_size"]) / 1e9
         po, pl, ceil = 100 * o * need / bw, 100 * l * need / bw, f"{bw:.1f} GB/s read"
     else:
         cname = compute_ceiling(mtype, t.get("isa", "avx512")); c = peaks.get(cname, 0.0)
-        ops = 2 * t["model_n_params"] / 1e9
+        ops = 2 * t.get("active_params_per_token", t["model_n_params"]) / 1e9
         po = 100 * o * ops / c if c else 0; pl = 100 * l * ops / c if c else 0
         ceil = f"{cname} {c:.0f} G/s"
     print(f"| {mtype} | {name} | {o:.2f} | {l:.2f} | {q:.2f} | {po:.0f}% | {pl:.0f}% | {ceil} |")

@@ -83,6 +83,30 @@ uint64_t tensor_bytes(const model::Model& m) {
   return total;
 }
 
+// What one token's forward pass touches: weight bytes read and parameters used. Everything for
+// a dense model; for a mixture of experts, the expert tensors (names with "_exps") only in the
+// share n_expert_used / n_expert.
+struct ActiveShare {
+  uint64_t bytes = 0;
+  uint64_t params = 0;
+};
+ActiveShare active_share(const model::Model& m) {
+  ActiveShare dense, experts;
+  for (const auto& t : m.file->tensors()) {
+    ActiveShare& s = t.name.find("_exps") != std::string::npos ? experts : dense;
+    uint64_t n = 1;
+    for (int64_t d : t.ne) n *= static_cast<uint64_t>(d);
+    s.bytes += t.n_bytes;
+    s.params += n;
+  }
+  if (m.hp.n_expert <= 0 || experts.bytes == 0)
+    return {dense.bytes + experts.bytes, dense.params + experts.params};
+  const auto share = [&](uint64_t v) {
+    return v * static_cast<uint64_t>(m.hp.n_expert_used) / static_cast<uint64_t>(m.hp.n_expert);
+  };
+  return {dense.bytes + share(experts.bytes), dense.params + share(experts.params)};
+}
+
 struct TestResult {
   int n_prompt = 0;
   int n_gen = 0;
@@ -200,6 +224,9 @@ nlohmann::json to_json(const BenchOptions& opt, const std::string& path, const m
   j["isa"] = std::string(simd::isa_name(simd::active_isa()));
   j["load_ms"] = load_ms;
   j["repacked_bytes"] = m.packed.bytes();
+  const ActiveShare active = active_share(m);
+  j["active_bytes_per_token"] = active.bytes;
+  j["active_params_per_token"] = active.params;
   j["peak_rss_bytes"] = peak_rss_bytes();
   return j;
 }
