@@ -1,6 +1,7 @@
 // bench/matmul: one weight matrix of a given type and shape, multiplied by 1 token (GEMV,
 // reported in GB/s of weights read) and by a batch (GEMM, in GOP/s: 2·n_in·n_out·tokens),
-// on the dispatch level in use (LOUPE_ISA forces one). For kernel work; `loupe bench` and
+// on the dispatch level in use (LOUPE_ISA forces one), with the weights repacked as a model
+// load does (LOUPE_NO_REPACK=1: as stored). For kernel work; `loupe bench` and
 // bench/compare.sh measure whole models.
 #include <algorithm>
 #include <chrono>
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
     quantize_row_ref(type, wf.data(), weights.data() + static_cast<size_t>(r) * row, n_in);
   }
   for (int c = 1; c < copies; ++c) std::memcpy(weights.data() + c * bytes, weights.data(), bytes);
+  kernels::PackedWeights packed;
+  for (int c = 0; c < copies; ++c)
+    packed.add({type, weights.data() + c * bytes, n_in, n_out, row, nullptr});
   std::vector<float> x(static_cast<size_t>(n_in * batch)), y(static_cast<size_t>(n_out * batch));
   for (float& v : x) v = dist(rng);
   ThreadPool pool(threads);
@@ -69,8 +73,9 @@ int main(int argc, char** argv) {
   median_seconds(1, 1);
   const double gemv = median_seconds(1, rounds * 4);
   const double gemm = batch > 1 ? median_seconds(batch, rounds) : 0.0;
-  std::printf("%s %s [%lld x %lld], %d threads: GEMV %.1f GB/s (%.3f ms)", std::string(simd::isa_name(simd::active_isa())).c_str(),
-              std::string(dtype_name(type)).c_str(), static_cast<long long>(n_out),
+  std::printf("%s %s%s [%lld x %lld], %d threads: GEMV %.1f GB/s (%.3f ms)", std::string(simd::isa_name(simd::active_isa())).c_str(),
+              std::string(dtype_name(type)).c_str(), packed.bytes() > 0 ? " (repacked)" : "",
+              static_cast<long long>(n_out),
               static_cast<long long>(n_in), threads, static_cast<double>(bytes) / gemv / 1e9, gemv * 1e3);
   if (batch > 1)
     std::printf(", GEMM x%lld %.1f GOP/s (%.1f ms)", static_cast<long long>(batch),

@@ -10,8 +10,9 @@ WeightKernel avx512_kernel(DType) { return {}; }
 }  // namespace loupe::kernels::isa
 #else
 // gcc 12's 512-bit intrinsics start from _mm512_undefined_*(), which -Wmaybe-uninitialized
-// reports inside the headers (a known false positive).
+// (and, once inlined, -Wuninitialized) reports inside the headers (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
