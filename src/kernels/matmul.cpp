@@ -616,11 +616,12 @@ void matmul(ThreadPool& pool, const Matrix& w_in, const float* x, int64_t n_toke
       k.convert(x + t * n_in, n_in, act_data + static_cast<size_t>(t) * row_bytes);
   });
   const isa::ActView a{act_data, row_bytes, n_tokens};
-  // One token: chunks of ~64K multiply-adds. A batch: row blocks small enough to balance
-  // the threads, large enough that a block of tokens' activations is reused from L2.
+  // One token: chunks of ~256K multiply-adds (long contiguous streams per thread read faster
+  // than short ones). A batch: row blocks small enough to balance the threads, large enough
+  // that a block of tokens' activations is reused from L2.
   const int64_t grain =
       n_tokens < 8
-          ? std::max<int64_t>(1, 65536 / std::max<int64_t>(1, n_in * n_tokens))
+          ? std::max<int64_t>(1, 262144 / std::max<int64_t>(1, n_in * n_tokens))
           : std::clamp<int64_t>(w.n_out / (4 * pool.n_threads()), 1, 32);
   const int64_t align = std::max<int64_t>(1, k.row_align);
   const int64_t n_units = (w.n_out + align - 1) / align;

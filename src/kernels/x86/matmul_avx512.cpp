@@ -293,6 +293,13 @@ struct PanelPacked {
   void block(int64_t b, __m512i w[8], __m512& d) const {
     size_t codes, scales;
     packed_offsets<Decoder>(nb, b, codes, scales);
+    // A steady stream of requests ~4 KiB ahead (one block's bytes per block) keeps a GEMV at
+    // the memory's full rate; bursts of a whole panel at once stall on the fill buffers.
+    // Past the panel it runs into the next one (contiguous) or nowhere (prefetches never fault).
+    constexpr size_t kBlock = packed_block_bytes<Decoder>();
+    constexpr size_t kAhead = (4096 + kBlock - 1) / kBlock * kBlock;
+    const char* ahead = reinterpret_cast<const char*>(panel + codes) + kAhead;
+    for (size_t off = 0; off < kBlock; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
     Decoder::packed_codes(panel + codes, w);
     d = Decoder::packed_scales(panel + scales);
   }
@@ -372,8 +379,9 @@ void panel_rows(const Matrix& w, const ActView& a, int64_t r0, int64_t r1, float
       const uint8_t* rows[kPanel];
       for (int i = 0; i < kPanel; ++i)
         rows[i] = w.data + static_cast<size_t>(p0 + std::min(i, n_rows - 1)) * w.row_stride;
-      // The next panel's bytes are requested while this one computes (GEMV streams rows).
-      if (p0 + kPanel < r1) {
+      // The next panel's bytes are requested while this one computes (GEMV streams rows);
+      // a packed panel streams its own blocks ahead instead (PanelPacked::block).
+      if (p0 + kPanel < r1 && w.packed == nullptr) {
         const uint8_t* base = w.packed != nullptr ? w.packed : w.data;
         const uint8_t* next = base + static_cast<size_t>(p0 + kPanel) * w.row_stride;
         const size_t bytes = static_cast<size_t>(std::min<int64_t>(kPanel, r1 - p0 - kPanel)) * w.row_stride;
